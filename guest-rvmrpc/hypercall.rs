@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hypercall layer of guest-rvmrpc: the only file of the module with `unsafe`.
+//!
+//! C header: [`arch/x86/include/asm/kvm_para.h`](srctree/arch/x86/include/asm/kvm_para.h);
+//! the C side is `hypercall_glue.c`. The instruction is the one the kernel's
+//! alternatives picked for this CPU: `vmmcall` on AMD and Hygon, `vmcall`
+//! elsewhere.
+
+use kernel::prelude::*;
+
+use crate::abi::{self, Opcode};
+
+mod raw {
+    use kernel::prelude::*;
+
+    extern "C" {
+        pub(super) fn covmm_guest_hypercall4(
+            nr: c_uint,
+            a0: c_ulong,
+            a1: c_ulong,
+            a2: c_ulong,
+            a3: c_ulong,
+        ) -> c_long;
+        pub(super) fn covmm_guest_on_kvm() -> bool;
+        pub(super) fn covmm_guest_uses_vmmcall() -> bool;
+    }
+}
+
+// kvm_hypercall4() takes a 32-bit number; the whole CoVMM range must fit.
+const _: () = assert!(abi::HC_BASE + abi::HC_COUNT <= u32::MAX as u64);
+
+/// Proof that this kernel runs under KVM, so the hypercall instruction exits
+/// to the hypervisor instead of raising #UD.
+///
+/// # Invariants
+///
+/// Only [`Hypervisor::detect`] creates it, after `kvm_para_available()`.
+#[derive(Clone, Copy)]
+pub(crate) struct Hypervisor(());
+
+impl Hypervisor {
+    /// Checks the CPUID hypervisor signature for KVM.
+    pub(crate) fn detect() -> Result<Self> {
+        // SAFETY: reads CPUID only.
+        if unsafe { raw::covmm_guest_on_kvm() } {
+            // INVARIANT: KVM was just detected.
+            Ok(Self(()))
+        } else {
+            Err(ENODEV)
+        }
+    }
+
+    /// Issues the CoVMM hypercall `op`; returns RAX as the host (or KVM) set it.
+    pub(crate) fn call(self, op: Opcode, args: [u64; 4]) -> i64 {
+        // The const assertion above keeps the number within 32 bits.
+        let nr = op.hypercall_nr() as c_uint;
+        // SAFETY: under KVM (type invariant) the instruction exits to the host,
+        // which only reads the argument registers and writes RAX.
+        let rax = unsafe { raw::covmm_guest_hypercall4(nr, args[0], args[1], args[2], args[3]) };
+        i64::from(rax)
+    }
+
+    /// Which instruction this CPU uses ([`abi::INSN_VMCALL`] or
+    /// [`abi::INSN_VMMCALL`]).
+    pub(crate) fn instruction(self) -> u32 {
+        // SAFETY: reads a boot CPU feature bit only.
+        if unsafe { raw::covmm_guest_uses_vmmcall() } {
+            abi::INSN_VMMCALL
+        } else {
+            abi::INSN_VMCALL
+        }
+    }
+}

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * guest-rvmrpc C glue. kvm_hypercall4() and kvm_para_available() are static
+ * inlines in asm/kvm_para.h; the hypercall instruction (vmcall or vmmcall) is
+ * chosen by the alternatives mechanism from the CPU vendor, so Rust calls them
+ * through these wrappers. No logic lives here.
+ */
+#include <linux/kvm_para.h>
+#include <asm/cpufeature.h>
+
+#include "hypercall_glue.h"
+
+long covmm_guest_hypercall4(unsigned int nr, unsigned long a0, unsigned long a1,
+			    unsigned long a2, unsigned long a3)
+{
+	return kvm_hypercall4(nr, a0, a1, a2, a3);
+}
+
+bool covmm_guest_on_kvm(void)
+{
+	return kvm_para_available();
+}
+
+bool covmm_guest_uses_vmmcall(void)
+{
+	return boot_cpu_has(X86_FEATURE_VMMCALL);
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The CoVMM hypercall interface on the host: which hypercalls are ours, and
+//! the one dispatch function that serves them.
+//!
+//! KVM keeps everything else: hypercalls outside the CoVMM range, calls from
+//! guest user space (KVM answers `-KVM_EPERM`), and calls from a vCPU not in
+//! long mode.
+
+use kernel::prelude::*;
+
+use crate::abi::{self, Opcode, Route};
+use crate::kvm::{guest_errno, Vcpu};
+use crate::Host;
+
+/// Decides, in ftrace context, whether to divert a hypercall to CoVMM.
+pub(crate) fn claims(nr: u64, cpl: c_int, long_mode: bool) -> bool {
+    cpl == 0 && long_mode && matches!(abi::route(nr), Route::Covmm(_))
+}
+
+/// Serves a hypercall that [`claims`] accepted; returns the guest's RAX.
+pub(crate) fn handle(host: &Host, vcpu: &Vcpu<'_>, nr: u64, args: [u64; 4]) -> i64 {
+    let Route::Covmm(op) = abi::route(nr) else {
+        return -abi::KVM_ENOSYS;
+    };
+    dispatch(host, vcpu, op, args).unwrap_or_else(guest_errno)
+}
+
+/// The dispatch function of the CoVMM hypercall protocol. Unknown opcodes get
+/// `ENOSYS`, so a newer guest can probe an older host.
+fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, _args: [u64; 4]) -> Result<i64> {
+    match Opcode::from_raw(op) {
+        Some(Opcode::Ping) => {
+            let count = host.vms.vm_for(vcpu)?.ping();
+            Ok(i64::try_from(count).unwrap_or(i64::MAX))
+        }
+        Some(Opcode::QueryVersion) => {
+            Ok(abi::encode_version(abi::ABI_MAJOR, abi::ABI_MINOR) as i64)
+        }
+        None => Err(ENOSYS),
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(covmm_host_hypercall)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_only_kernel_mode_calls_in_range() {
+        let ping = Opcode::Ping.hypercall_nr();
+        assert!(claims(ping, 0, true));
+        assert!(claims(abi::HC_BASE + abi::HC_COUNT - 1, 0, true));
+        // Guest user space: KVM answers -KVM_EPERM itself.
+        assert!(!claims(ping, 3, true));
+        // Not in long mode: the upper halves of the registers are not ours.
+        assert!(!claims(ping, 0, false));
+        // KVM's own numbers stay with KVM.
+        assert!(!claims(1, 0, true));
+        assert!(!claims(12, 0, true));
+        assert!(!claims(abi::HC_BASE + abi::HC_COUNT, 0, true));
+    }
+
+    #[test]
+    fn errors_reach_the_guest_as_negated_errno() {
+        assert_eq!(guest_errno(ENOSYS), -38);
+        assert_eq!(guest_errno(ENOMEM), -12);
+        assert_eq!(guest_errno(ESHUTDOWN), -108);
+    }
+}

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KVM-facing layer of host-vmrpc: the only file of the module with `unsafe`.
+//!
+//! C headers: [`include/linux/kvm_host.h`](srctree/include/linux/kvm_host.h),
+//! [`include/linux/ftrace.h`](srctree/include/linux/ftrace.h) and
+//! [`include/linux/mmu_notifier.h`](srctree/include/linux/mmu_notifier.h); the C
+//! side is `kvm_glue.c`.
+//!
+//! The logic above it sees only safe types:
+//! - [`Kvm`], a VM whose reference count KVM owns, held through [`ARef`];
+//! - [`Vcpu`], the vCPU whose hypercall is being served, borrowed for the call;
+//! - [`MmWatch`], an mmu_notifier whose `release` tells [`Host`] that a VMM
+//!   process has gone;
+//! - [`Workqueue`], a workqueue owned by the module;
+//! - [`Registration`], the hypercall hook itself.
+//!
+//! # Teardown
+//!
+//! A diverted hypercall runs module code from the moment ftrace changes its
+//! instruction pointer. [`Registration`]'s drop therefore waits in three steps:
+//! after `unregister_ftrace_function()`, `synchronize_rcu_tasks()` waits out
+//! every task between the diversion and the point where it takes
+//! [`Host::calls`] (that stretch never sleeps voluntarily); then SRCU waits for
+//! the calls themselves; a second `synchronize_rcu_tasks()` covers the few
+//! instructions after the SRCU unlock.
+
+use core::ffi::c_long;
+use core::marker::{PhantomData, PhantomPinned};
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+
+use kernel::{
+    bindings,
+    error::{from_err_ptr, to_result},
+    prelude::*,
+    sync::{
+        aref::{ARef, AlwaysRefCounted},
+        atomic::{
+            ordering::{Acquire, Release},
+            Atomic,
+        },
+        Arc,
+    },
+    types::Opaque,
+    workqueue::Queue,
+};
+
+use crate::abi;
+use crate::Host;
+
+/// Opaque stand-ins for C structs that `kernel::bindings` does not have.
+mod raw {
+    use super::*;
+
+    /// C `struct kvm`.
+    #[repr(C)]
+    pub(crate) struct kvm {
+        _opaque: [u8; 0],
+        _marker: PhantomData<(*mut u8, PhantomPinned)>,
+    }
+
+    /// C `struct kvm_vcpu`.
+    #[repr(C)]
+    pub(crate) struct kvm_vcpu {
+        _opaque: [u8; 0],
+        _marker: PhantomData<(*mut u8, PhantomPinned)>,
+    }
+
+    extern "C" {
+        pub(crate) fn covmm_hook_register() -> c_int;
+        pub(crate) fn covmm_hook_unregister();
+        pub(crate) fn covmm_vcpu_kvm(vcpu: *mut kvm_vcpu) -> *mut kvm;
+        pub(crate) fn covmm_vcpu_id(vcpu: *mut kvm_vcpu) -> c_int;
+        pub(crate) fn covmm_kvm_mm(kvm: *mut kvm) -> *mut bindings::mm_struct;
+        pub(crate) fn covmm_kvm_userspace_pid(kvm: *mut kvm) -> bindings::pid_t;
+        pub(crate) fn covmm_mmu_notifier_get(
+            ops: *const bindings::mmu_notifier_ops,
+            mm: *mut bindings::mm_struct,
+        ) -> *mut bindings::mmu_notifier;
+        pub(crate) fn covmm_alloc_workqueue(name: *const c_char)
+            -> *mut bindings::workqueue_struct;
+        // Exported by KVM (EXPORT_SYMBOL_GPL). Linking to them also makes this
+        // module depend on kvm.ko, so kvm.ko cannot be unloaded while hooked.
+        pub(crate) fn kvm_get_kvm(kvm: *mut kvm);
+        pub(crate) fn kvm_put_kvm(kvm: *mut kvm);
+    }
+}
+
+/// A KVM virtual machine.
+///
+/// # Invariants
+///
+/// A `&Kvm` always points to a live `struct kvm` whose `users_count` is held
+/// by someone for at least the lifetime of the borrow.
+#[repr(transparent)]
+pub(crate) struct Kvm(Opaque<raw::kvm>);
+
+// SAFETY: `struct kvm` is designed to be shared between threads; KVM itself
+// uses it from every vCPU thread and from ioctl callers concurrently.
+unsafe impl Send for Kvm {}
+// SAFETY: as above; the fields read here are immutable after VM creation.
+unsafe impl Sync for Kvm {}
+
+// SAFETY: `kvm_get_kvm()`/`kvm_put_kvm()` maintain `users_count`, and KVM frees
+// the VM only when it drops to zero.
+unsafe impl AlwaysRefCounted for Kvm {
+    fn inc_ref(&self) {
+        // SAFETY: by the type invariant the VM is alive, so its count is > 0.
+        unsafe { raw::kvm_get_kvm(self.0.get()) }
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: the caller owns a reference that it gives up here.
+        unsafe { raw::kvm_put_kvm(obj.cast::<raw::kvm>().as_ptr()) }
+    }
+}
+
+/// Identity of a VM, valid as a map key while a reference on it is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct VmKey(usize);
+
+/// Identity of a VMM process's address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MmKey(usize);
+
+impl Kvm {
+    /// The VM's identity. Unique while the VM is alive.
+    pub(crate) fn key(&self) -> VmKey {
+        VmKey(self.0.get() as usize)
+    }
+
+    /// The address space of the VMM process that created the VM.
+    pub(crate) fn mm_key(&self) -> MmKey {
+        // SAFETY: `kvm->mm` is set at creation and never changes; the VM is
+        // alive by the type invariant.
+        MmKey(unsafe { raw::covmm_kvm_mm(self.0.get()) } as usize)
+    }
+
+    /// The pid of the VMM process, as KVM recorded it (`kvm->userspace_pid`).
+    pub(crate) fn userspace_pid(&self) -> i32 {
+        // SAFETY: the VM is alive by the type invariant; the field is plain data.
+        unsafe { raw::covmm_kvm_userspace_pid(self.0.get()) }
+    }
+}
+
+/// The vCPU whose hypercall is being served, borrowed for the duration of the
+/// call.
+///
+/// # Invariants
+///
+/// `ptr` is the vCPU that the current thread is running (it holds
+/// `vcpu->mutex` and `kvm->srcu`), so it and its VM stay alive for `'a`, and
+/// `current->mm` is the VM's `mm`.
+pub(crate) struct Vcpu<'a> {
+    ptr: NonNull<raw::kvm_vcpu>,
+    _call: PhantomData<&'a ()>,
+}
+
+impl Vcpu<'_> {
+    /// The VM this vCPU belongs to.
+    pub(crate) fn kvm(&self) -> &Kvm {
+        // SAFETY: `vcpu->kvm` is set at creation and never changes; the vCPU
+        // holds a reference on its VM, and the vCPU is alive for the borrow by
+        // the type invariant. `Kvm` is a transparent wrapper of `struct kvm`.
+        unsafe { &*raw::covmm_vcpu_kvm(self.ptr.as_ptr()).cast::<Kvm>() }
+    }
+
+    /// The vCPU index inside its VM.
+    pub(crate) fn id(&self) -> i32 {
+        // SAFETY: the vCPU is alive by the type invariant.
+        unsafe { raw::covmm_vcpu_id(self.ptr.as_ptr()) }
+    }
+}
+
+/// A reference on the mmu_notifier that CoVMM keeps on a VMM's address space.
+///
+/// Its `release` runs when the VMM process's address space is torn down, which
+/// is when every one of its VMs stops being able to run.
+///
+/// # Invariants
+///
+/// `ptr` was returned by `mmu_notifier_get(&MMU_NOTIFIER_OPS, ..)` and this
+/// value owns one of its user references.
+pub(crate) struct MmWatch {
+    ptr: NonNull<bindings::mmu_notifier>,
+}
+
+// SAFETY: the reference may be dropped from any thread; `mmu_notifier_put()`
+// has no thread affinity.
+unsafe impl Send for MmWatch {}
+// SAFETY: `MmWatch` exposes no methods through a shared reference.
+unsafe impl Sync for MmWatch {}
+
+impl MmWatch {
+    /// Watches the address space of the VMM running `vcpu`.
+    ///
+    /// Sleeps: it takes the mm's `mmap_lock` for writing.
+    pub(crate) fn new(vcpu: &Vcpu<'_>) -> Result<Self> {
+        let kvm = vcpu.kvm().0.get();
+        // SAFETY: we run in the vCPU thread (type invariant of `Vcpu`), so the
+        // VM's mm is `current->mm` and has users; `MMU_NOTIFIER_OPS` is static.
+        let sub = unsafe { raw::covmm_mmu_notifier_get(&MMU_NOTIFIER_OPS, raw::covmm_kvm_mm(kvm)) };
+        let sub = from_err_ptr(sub)?;
+        // INVARIANT: a successful `mmu_notifier_get()` returns a non-null
+        // subscription and gives us one user reference on it.
+        Ok(Self {
+            ptr: NonNull::new(sub).ok_or(EINVAL)?,
+        })
+    }
+}
+
+impl Drop for MmWatch {
+    fn drop(&mut self) {
+        // SAFETY: we own one user reference (type invariant). The put may run
+        // from the notifier's own `release`, which the API allows.
+        unsafe { bindings::mmu_notifier_put(self.ptr.as_ptr()) }
+    }
+}
+
+static MMU_NOTIFIER_OPS: bindings::mmu_notifier_ops = bindings::mmu_notifier_ops {
+    release: Some(mm_release),
+    alloc_notifier: Some(alloc_notifier),
+    free_notifier: Some(free_notifier),
+    ..pin_init::zeroed()
+};
+
+/// # Safety
+///
+/// Called by the mmu_notifier core with a live `mm` being torn down.
+unsafe extern "C" fn mm_release(_sub: *mut bindings::mmu_notifier, mm: *mut bindings::mm_struct) {
+    // Notifiers exist only while a `Registration` does, and its drop clears
+    // `HOST` only after `mmu_notifier_synchronize()`; see `HOST`'s invariant.
+    if let Some(host) = active_host() {
+        host.mm_released(MmKey(mm as usize));
+    }
+}
+
+/// # Safety
+///
+/// Called by `mmu_notifier_get()` under the mm's `mmap_lock`.
+unsafe extern "C" fn alloc_notifier(_mm: *mut bindings::mm_struct) -> *mut bindings::mmu_notifier {
+    match KBox::new(pin_init::zeroed::<bindings::mmu_notifier>(), GFP_KERNEL) {
+        Ok(b) => KBox::into_raw(b),
+        Err(_) => ENOMEM.to_ptr(),
+    }
+}
+
+/// # Safety
+///
+/// Called once per subscription, with a pointer from [`alloc_notifier`].
+unsafe extern "C" fn free_notifier(sub: *mut bindings::mmu_notifier) {
+    // SAFETY: `sub` came from `KBox::into_raw` in `alloc_notifier` and the
+    // core calls this exactly once, after the last user is gone.
+    drop(unsafe { KBox::from_raw(sub) });
+}
+
+/// A workqueue owned by the module, destroyed (and drained) on drop.
+///
+/// # Invariants
+///
+/// `ptr` is a live workqueue from `alloc_workqueue()` owned by this value.
+pub(crate) struct Workqueue {
+    ptr: NonNull<bindings::workqueue_struct>,
+}
+
+// SAFETY: workqueues are used from any thread by design.
+unsafe impl Send for Workqueue {}
+// SAFETY: as above.
+unsafe impl Sync for Workqueue {}
+
+impl Workqueue {
+    /// Allocates an unbound workqueue called `name`.
+    pub(crate) fn new(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a valid C string; the format is "%s".
+        let ptr = unsafe { raw::covmm_alloc_workqueue(name.as_char_ptr()) };
+        // INVARIANT: a non-null result is a live workqueue we now own.
+        Ok(Self {
+            ptr: NonNull::new(ptr).ok_or(ENOMEM)?,
+        })
+    }
+
+    /// Waits until the queue is empty, including work queued meanwhile.
+    pub(crate) fn drain(&self) {
+        // SAFETY: the workqueue is live by the type invariant.
+        unsafe { bindings::drain_workqueue(self.ptr.as_ptr()) }
+    }
+}
+
+impl Deref for Workqueue {
+    type Target = Queue;
+
+    fn deref(&self) -> &Queue {
+        // SAFETY: the workqueue is live for as long as `self` is borrowed.
+        unsafe { Queue::from_raw(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for Workqueue {
+    fn drop(&mut self) {
+        // SAFETY: we own the workqueue; destroy_workqueue() drains it first.
+        unsafe { bindings::destroy_workqueue(self.ptr.as_ptr()) }
+    }
+}
+
+/// The [`Host`] the C callbacks dispatch to.
+///
+/// # Invariants
+///
+/// When non-null it points to the `Host` of the live [`Registration`], which
+/// holds an `Arc` on it and clears this pointer only after the hook is gone,
+/// every call has drained and `mmu_notifier_synchronize()` has returned.
+static HOST: Atomic<*const Host> = Atomic::new(ptr::null());
+
+fn active_host() -> Option<&'static Host> {
+    let host = HOST.load(Acquire);
+    // SAFETY: by `HOST`'s invariant a non-null pointer stays valid until every
+    // callback that could have read it has finished.
+    (!host.is_null()).then(|| unsafe { &*host })
+}
+
+/// The installed hook on KVM's hypercall path.
+///
+/// While it lives, CoVMM hypercalls from guest kernels are served by its
+/// [`Host`]. Dropping it removes the hook and waits until nothing runs module
+/// code on KVM's behalf any more (see the module docs on teardown).
+pub(crate) struct Registration {
+    host: Arc<Host>,
+}
+
+impl Registration {
+    /// Hooks `____kvm_emulate_hypercall()` and routes CoVMM hypercalls to `host`.
+    pub(crate) fn new(host: Arc<Host>) -> Result<Self> {
+        // INVARIANT: `host` is kept alive by the `Registration` built below.
+        HOST.store(Arc::as_ptr(&host), Release);
+        // SAFETY: plain registration; the ops and filter string are static.
+        if let Err(e) = to_result(unsafe { raw::covmm_hook_register() }) {
+            HOST.store(ptr::null(), Release);
+            pr_err!("cannot hook ____kvm_emulate_hypercall ({e:?}): is kvm loaded and ftrace enabled?\n");
+            return Err(e);
+        }
+        Ok(Self { host })
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: the hook was registered in `new`.
+        unsafe { raw::covmm_hook_unregister() };
+        // SAFETY: no locks are held; this only waits.
+        unsafe { bindings::synchronize_rcu_tasks() };
+        self.host.calls.synchronize();
+        // SAFETY: as above.
+        unsafe { bindings::synchronize_rcu_tasks() };
+        self.host.shutdown();
+        // SAFETY: waits for `release` callbacks and for `free_notifier` of the
+        // subscriptions put by `shutdown`.
+        unsafe { bindings::mmu_notifier_synchronize() };
+        HOST.store(ptr::null(), Release);
+    }
+}
+
+/// Called by kvm_glue.c's ftrace callback for every hypercall KVM emulates.
+/// It must not sleep and must be quick.
+#[no_mangle]
+extern "C" fn covmm_rs_claims(nr: u64, cpl: c_int, long_mode: bool) -> bool {
+    crate::hypercall::claims(nr, cpl, long_mode)
+}
+
+/// Serves a diverted CoVMM hypercall; the result becomes the guest's RAX.
+///
+/// # Safety
+///
+/// Called only by `covmm_hc_replacement()` in kvm_glue.c, in the thread that
+/// is running `vcpu`, which KVM passed to `____kvm_emulate_hypercall()`.
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_hypercall(
+    vcpu: *mut raw::kvm_vcpu,
+    nr: u64,
+    a0: u64,
+    a1: u64,
+    a2: u64,
+    a3: u64,
+) -> c_long {
+    let Some(host) = active_host() else {
+        return -abi::KVM_ENOSYS as c_long;
+    };
+    let _in_flight = host.calls.read_lock();
+    let Some(ptr) = NonNull::new(vcpu) else {
+        return -abi::KVM_ENOSYS as c_long;
+    };
+    // INVARIANT: KVM passes the vCPU the current thread is running.
+    let vcpu = Vcpu {
+        ptr,
+        _call: PhantomData,
+    };
+    crate::hypercall::handle(host, &vcpu, nr, [a0, a1, a2, a3]) as c_long
+}
+
+/// Converts a kernel [`Error`] into the negated errno a guest sees in RAX.
+pub(crate) fn guest_errno(e: Error) -> i64 {
+    i64::from(e.to_errno())
+}
+
+/// Keeps `ARef` in the public vocabulary of this layer.
+pub(crate) type KvmRef = ARef<Kvm>;

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * host-vmrpc C glue: the few things Rust cannot reach through kernel::bindings.
+ *
+ * linux/kvm_host.h is not part of kernel::bindings, so struct kvm_vcpu and
+ * struct kvm fields are read here; the ftrace callback needs the inline
+ * ftrace_regs accessors, so the ftrace_ops that diverts
+ * ____kvm_emulate_hypercall() lives here too. Every decision is taken in Rust
+ * (kvm.rs and above); these functions only move values.
+ *
+ * The hook works like a live patch, without a kernel patch: ftrace finds
+ * ____kvm_emulate_hypercall() by name (it is not exported to modules in 7.x),
+ * and for CoVMM's own hypercall numbers the callback points the saved
+ * instruction pointer at covmm_hc_replacement(), which has the same signature.
+ * KVM's caller then stores RAX and skips the instruction, as for any hypercall.
+ */
+#include <linux/ftrace.h>
+#include <linux/kvm_host.h>
+#include <linux/mmu_notifier.h>
+#include <linux/workqueue.h>
+
+#include "kvm_glue.h"
+
+static int covmm_hc_replacement(struct kvm_vcpu *vcpu, int cpl,
+				int (*complete_hypercall)(struct kvm_vcpu *))
+{
+	unsigned long *regs = vcpu->arch.regs;
+
+	++vcpu->stat.hypercalls;
+	vcpu->run->hypercall.ret =
+		covmm_rs_hypercall(vcpu, regs[VCPU_REGS_RAX], regs[VCPU_REGS_RBX],
+				   regs[VCPU_REGS_RCX], regs[VCPU_REGS_RDX],
+				   regs[VCPU_REGS_RSI]);
+	return 1;
+}
+
+static void notrace covmm_ftrace_handler(unsigned long ip, unsigned long parent_ip,
+					 struct ftrace_ops *ops,
+					 struct ftrace_regs *fregs)
+{
+	struct kvm_vcpu *vcpu = (void *)ftrace_regs_get_argument(fregs, 0);
+	int cpl = ftrace_regs_get_argument(fregs, 1);
+
+	if (covmm_rs_claims(vcpu->arch.regs[VCPU_REGS_RAX], cpl,
+			    vcpu->arch.efer & EFER_LMA))
+		ftrace_regs_set_instruction_pointer(fregs,
+						    (unsigned long)covmm_hc_replacement);
+}
+
+static struct ftrace_ops covmm_ftrace_ops = {
+	.func = covmm_ftrace_handler,
+	.flags = FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION,
+};
+
+static const char covmm_hooked_fn[] = "____kvm_emulate_hypercall";
+
+int covmm_hook_register(void)
+{
+	int ret;
+
+	ret = ftrace_set_filter(&covmm_ftrace_ops, (unsigned char *)covmm_hooked_fn,
+				sizeof(covmm_hooked_fn) - 1, 0);
+	if (ret)
+		return ret;
+	ret = register_ftrace_function(&covmm_ftrace_ops);
+	if (ret)
+		ftrace_free_filter(&covmm_ftrace_ops);
+	return ret;
+}
+
+void covmm_hook_unregister(void)
+{
+	unregister_ftrace_function(&covmm_ftrace_ops);
+	ftrace_free_filter(&covmm_ftrace_ops);
+}
+
+struct kvm *covmm_vcpu_kvm(struct kvm_vcpu *vcpu)
+{
+	return vcpu->kvm;
+}
+
+int covmm_vcpu_id(struct kvm_vcpu *vcpu)
+{
+	return vcpu->vcpu_id;
+}
+
+struct mm_struct *covmm_kvm_mm(struct kvm *kvm)
+{
+	return kvm->mm;
+}
+
+pid_t covmm_kvm_userspace_pid(struct kvm *kvm)
+{
+	return kvm->userspace_pid;
+}
+
+struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
+					    struct mm_struct *mm)
+{
+	return mmu_notifier_get(ops, mm);
+}
+
+struct workqueue_struct *covmm_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Interface between host-vmrpc's C glue (kvm_glue.c) and its Rust layer
+ * (kvm.rs). Functions named covmm_rs_* are implemented in Rust.
+ */
+#ifndef COVMM_HOST_KVM_GLUE_H
+#define COVMM_HOST_KVM_GLUE_H
+
+#include <linux/types.h>
+
+struct kvm;
+struct kvm_vcpu;
+struct mm_struct;
+struct mmu_notifier;
+struct mmu_notifier_ops;
+struct workqueue_struct;
+
+/* Rust: should this hypercall be diverted to CoVMM? Runs in ftrace context. */
+bool covmm_rs_claims(u64 nr, int cpl, bool long_mode);
+/* Rust: serve a CoVMM hypercall in the vCPU thread; returns RAX. */
+long covmm_rs_hypercall(struct kvm_vcpu *vcpu, u64 nr, u64 a0, u64 a1, u64 a2,
+			u64 a3);
+
+int covmm_hook_register(void);
+void covmm_hook_unregister(void);
+
+struct kvm *covmm_vcpu_kvm(struct kvm_vcpu *vcpu);
+int covmm_vcpu_id(struct kvm_vcpu *vcpu);
+struct mm_struct *covmm_kvm_mm(struct kvm *kvm);
+pid_t covmm_kvm_userspace_pid(struct kvm *kvm);
+
+struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
+					    struct mm_struct *mm);
+struct workqueue_struct *covmm_alloc_workqueue(const char *name);
+
+#endif /* COVMM_HOST_KVM_GLUE_H */

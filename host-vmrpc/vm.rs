@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-VM state of host-vmrpc, and the registry that finds it from a vCPU.
+//!
+//! A [`Vm`] is created on a VM's first CoVMM hypercall. It holds a reference on
+//! the `struct kvm`, so its [`VmKey`] cannot be reused by another VM while the
+//! entry exists, and an [`MmWatch`] on the VMM's address space. When the VMM
+//! process exits, for whatever reason, the watch's `release` removes every VM
+//! of that process; the module's unload removes the rest.
+//!
+//! Lock order: [`VmRegistry`]'s spinlock is a leaf. Nothing that sleeps or
+//! drops a [`Vm`] runs under it.
+
+use kernel::{
+    new_spinlock, new_work,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{
+        atomic::{ordering::Relaxed, Atomic},
+        Arc, SpinLock,
+    },
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+use crate::kvm::{KvmRef, MmKey, MmWatch, Vcpu, VmKey, Workqueue};
+
+/// CoVMM's state for one VM.
+#[pin_data]
+pub(crate) struct Vm {
+    kvm: KvmRef,
+    mm: MmKey,
+    _watch: MmWatch,
+    pings: Atomic<u64>,
+    /// Drops the registry's reference outside the mmu_notifier callback.
+    #[pin]
+    reap: Work<Vm>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Vm { self.reap }
+}
+
+impl WorkItem for Vm {
+    type Pointer = Arc<Vm>;
+
+    fn run(this: Arc<Vm>) {
+        drop(this);
+    }
+}
+
+impl Vm {
+    fn new(vcpu: &Vcpu<'_>) -> Result<Arc<Self>> {
+        let kvm = vcpu.kvm();
+        let watch = MmWatch::new(vcpu)?;
+        Arc::pin_init(
+            pin_init!(Vm {
+                kvm: KvmRef::from(kvm),
+                mm: kvm.mm_key(),
+                _watch: watch,
+                pings: Atomic::new(0),
+                reap <- new_work!("covmm::Vm::reap"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Counts a ping and returns how many this VM has made, this one included.
+    pub(crate) fn ping(&self) -> u64 {
+        self.pings.fetch_add(1, Relaxed).wrapping_add(1)
+    }
+
+    /// The pid of the VMM process that owns the VM.
+    pub(crate) fn owner_pid(&self) -> i32 {
+        self.kvm.userspace_pid()
+    }
+}
+
+struct Inner {
+    vms: RBTree<VmKey, Arc<Vm>>,
+    /// Set at unload; no VM may be added afterwards.
+    closed: bool,
+}
+
+/// All VMs that have talked to CoVMM.
+#[pin_data]
+pub(crate) struct VmRegistry {
+    #[pin]
+    inner: SpinLock<Inner>,
+    reaper: Workqueue,
+}
+
+impl VmRegistry {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(VmRegistry {
+            inner <- new_spinlock!(Inner { vms: RBTree::new(), closed: false }, "covmm_vms"),
+            reaper: Workqueue::new(c"covmm_reaper")?,
+        })
+    }
+
+    /// The VM that `vcpu` belongs to, registering it on first use.
+    pub(crate) fn vm_for(&self, vcpu: &Vcpu<'_>) -> Result<Arc<Vm>> {
+        let kvm = vcpu.kvm();
+        let key = kvm.key();
+        {
+            let inner = self.inner.lock();
+            if let Some(vm) = inner.vms.get(&key) {
+                return Ok(vm.clone());
+            }
+            if inner.closed {
+                return Err(ESHUTDOWN);
+            }
+        }
+        // Built unlocked: watching the mm sleeps.
+        let vm = Vm::new(vcpu)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(ESHUTDOWN);
+        }
+        if let Some(existing) = inner.vms.get(&key) {
+            // Another vCPU of the same VM won the race; ours is dropped after
+            // the guard, as locals drop in reverse order.
+            return Ok(existing.clone());
+        }
+        inner.vms.insert(node.into_node(key, vm.clone()));
+        drop(inner);
+        pr_info!(
+            "VM of VMM pid {} joined (first call from vCPU {})\n",
+            vm.owner_pid(),
+            vcpu.id()
+        );
+        Ok(vm)
+    }
+
+    /// The VMM whose address space is `mm` has exited: forget its VMs.
+    ///
+    /// Runs inside the mmu_notifier `release` callback, where the last
+    /// reference on a VM must not be put: `kvm_destroy_vm()` unregisters KVM's
+    /// own notifier and would wait for the very SRCU section we are in. The
+    /// references are dropped on the reaper workqueue instead.
+    pub(crate) fn mm_released(&self, mm: MmKey) {
+        let mut gone = RBTree::new();
+        {
+            let mut inner = self.inner.lock();
+            let mut cursor = inner.vms.cursor_front_mut();
+            while let Some(c) = cursor {
+                if c.current().1.mm == mm {
+                    let (next, node) = c.remove_current();
+                    // Moving a node between trees does not allocate.
+                    gone.insert(node);
+                    cursor = next;
+                } else {
+                    cursor = c.move_next();
+                }
+            }
+        }
+        while let Some(c) = gone.cursor_front_mut() {
+            let (_, node) = c.remove_current();
+            let (_, vm) = node.to_key_value();
+            pr_info!("VM of VMM pid {} left\n", vm.owner_pid());
+            if let Err(vm) = self.reaper.enqueue(vm) {
+                // Unreachable: a VM leaves the registry once and is queued
+                // once. Leaking beats putting the VM here (see above).
+                pr_err!("VM already queued for reaping; leaking it\n");
+                core::mem::forget(vm);
+            }
+        }
+    }
+
+    /// Unload: forget every VM and wait until the reaper is idle.
+    pub(crate) fn shutdown(&self) {
+        let vms = {
+            let mut inner = self.inner.lock();
+            inner.closed = true;
+            core::mem::take(&mut inner.vms)
+        };
+        drop(vms);
+        self.reaper.drain();
+    }
+}

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! host-vmrpc: the host side of CoVMM.
+//!
+//! At load it hooks KVM's hypercall path at run time (ftrace on
+//! `____kvm_emulate_hypercall()`, no kernel patch) and serves the CoVMM
+//! hypercall range defined in `tools/abi/src/wire.rs`; every other hypercall is
+//! left to KVM. At unload the hook is removed and in-flight calls drain first,
+//! after which guests get KVM's ordinary `-KVM_ENOSYS` again.
+//!
+//! Layout: `kvm.rs` is the only file with `unsafe` (KVM, ftrace, mmu_notifier
+//! and workqueue glue over `kvm_glue.c`); `hypercall.rs` dispatches; `vm.rs`
+//! keeps per-VM state.
+
+use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tools/abi/src/wire.rs"]
+mod abi;
+mod hypercall;
+mod kvm;
+mod vm;
+
+use kvm::MmKey;
+use vm::VmRegistry;
+
+module! {
+    type: HostVmrpc,
+    name: "host_vmrpc",
+    authors: ["CoVMM developers"],
+    description: "CoVMM host side: VMRPC served from a run-time hook on KVM's hypercall path",
+    license: "GPL",
+}
+
+/// Everything the hypercall path reaches.
+#[pin_data]
+pub(crate) struct Host {
+    /// Held for reading by every hypercall being served; unload waits for it.
+    #[pin]
+    pub(crate) calls: Srcu,
+    /// The VMs that have made CoVMM calls.
+    #[pin]
+    pub(crate) vms: VmRegistry,
+}
+
+impl Host {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            try_pin_init!(Host {
+                calls <- new_srcu!("covmm_calls"),
+                vms <- VmRegistry::new(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A VMM process's address space is going away.
+    pub(crate) fn mm_released(&self, mm: MmKey) {
+        self.vms.mm_released(mm);
+    }
+
+    /// Unload, once no call can be in flight.
+    pub(crate) fn shutdown(&self) {
+        self.vms.shutdown();
+    }
+}
+
+struct HostVmrpc {
+    _hook: kvm::Registration,
+}
+
+impl kernel::Module for HostVmrpc {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let hook = kvm::Registration::new(Host::new()?)?;
+        pr_info!(
+            "hooked KVM hypercalls {:#x}..{:#x}, ABI {}.{}\n",
+            abi::HC_BASE,
+            abi::HC_BASE + abi::HC_COUNT - 1,
+            abi::ABI_MAJOR,
+            abi::ABI_MINOR
+        );
+        Ok(Self { _hook: hook })
+    }
+}

@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-2.0
+# L0 side of the testbed: images, the L1 boot, and reading results back.
+# Sourced by run.sh, check.sh and demo.sh after tools/build/common.sh.
+
+TESTBED=$COVMM_ROOT/tools/testbed
+
+# Every scenario in tools/testbed/scenarios, in name order.
+default_scenarios() {
+	find "$TESTBED/scenarios" -name '*.sh' -printf '%f\n' | sed 's/\.sh$//' | sort
+}
+
+# The user-space tools the guests need, linked statically so that a busybox
+# initramfs can run them. Prints the directory holding the binaries.
+build_static_tools() {
+	local target=x86_64-unknown-linux-gnu
+	(cd "$COVMM_ROOT/tools" &&
+		RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --target "$target" \
+			-p covmm-testbed -p covmm-guest >&2) || die "building the static tools failed"
+	echo "$COVMM_ROOT/tools/target/$target/release"
+}
+
+# Copies the modules needed to load MODULE... (dependencies first) from a
+# Debian module tree into an initramfs, and appends their insmod order to
+# DEST/etc/covmm-modules.
+add_debian_modules() {
+	local modroot=$1 release=$2 dest=$3
+	shift 3
+	local line path
+	mkdir -p "$dest/etc"
+	for m in "$@"; do
+		modprobe -d "$modroot" -S "$release" --show-depends "$m" |
+			while read -r line; do
+				case $line in
+				insmod\ *)
+					path=${line#insmod }
+					path=${path%% *}
+					mkdir -p "$dest$(dirname "${path#"$modroot"}")"
+					cp "$path" "$dest${path#"$modroot"}"
+					grep -qxF "${path#"$modroot"}" "$dest/etc/covmm-modules" 2>/dev/null ||
+						echo "${path#"$modroot"}" >>"$dest/etc/covmm-modules"
+					;;
+				esac
+			done
+	done
+}
+
+# Packs a directory as a gzip'd newc cpio.
+pack_initramfs() {
+	(cd "$1" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$2"
+}
+
+# Builds a busybox initramfs with INIT as /init. Extra files come from the
+# caller through the directory it returns.
+new_initramfs_dir() {
+	local dir=$1 init=$2
+	rm -rf "$dir"
+	mkdir -p "$dir"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,root,covmm}
+	cp /bin/busybox "$dir/bin/busybox"
+	cp "$init" "$dir/init"
+	chmod 755 "$dir/init"
+}
+
+# prepare_run_dir RUN TREE FLAVOR MODE SCENARIO...
+prepare_run_dir() {
+	local run=$1 tree=$2 flavor=$3 mode=$4
+	shift 4
+	local release tools
+	release=$(cat "$tree/release")
+	[ -x /bin/busybox ] && file_is_static /bin/busybox ||
+		die "/bin/busybox is missing or not static; run 'make deps' (busybox-static)"
+
+	"$COVMM_ROOT/tools/build/modules.sh" "$flavor" >/dev/null
+	tools=$(build_static_tools)
+
+	rm -rf "$run"
+	mkdir -p "$run"
+
+	# L1: busybox, plus Debian's 9p and KVM modules on the stock kernel.
+	local l1=$run/.l1-root
+	new_initramfs_dir "$l1" "$TESTBED/l1-init"
+	if [ "$flavor" = stock ]; then
+		add_debian_modules "$tree/modroot" "$release" "$l1" 9pnet_virtio 9p kvm_amd
+	fi
+	pack_initramfs "$l1" "$run/l1.cpio.gz"
+	rm -rf "$l1"
+
+	# L2: busybox, the agent, the guest tool and CoVMM's guest modules.
+	local l2=$run/.l2-root
+	new_initramfs_dir "$l2" "$TESTBED/l2-init"
+	cp "$tools/covmm-tb" "$tools/covmm-guest" "$l2/bin/"
+	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \
+		"$COVMM_ROOT/build/$flavor/guest-hlfs/guest_hlfs.ko" "$l2/covmm/"
+	pack_initramfs "$l2" "$run/l2.cpio.gz"
+	rm -rf "$l2"
+
+	cat >"$run/env" <<-EOF
+		REPO=$COVMM_ROOT
+		FLAVOR=$flavor
+		MODE=$mode
+		RELEASE=$release
+		KERNEL=$tree/vmlinuz
+		MODULES=$COVMM_ROOT/build/$flavor
+		TOOLS=$tools
+		SCENARIOS="$*"
+	EOF
+	cp "$TESTBED/l1-runner.sh" "$run/l1-runner.sh"
+}
+
+file_is_static() { ! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'INTERP'; }
+
+# boot_l1 RUN TREE TIMEOUT: runs L1 to completion; returns QEMU's status.
+boot_l1() {
+	local run=$1 tree=$2 timeout=$3
+	local qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3072
+		-nodefaults -no-reboot -display none
+		-kernel "$tree/vmlinuz" -initrd "$run/l1.cpio.gz"
+		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic rdinit=/init"
+		-serial "file:$run/l1-console.log"
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on
+		-virtfs "local,path=$run,mount_tag=covmmrun,security_model=none")
+	timeout --kill-after=10 "$timeout" "${qemu[@]}"
+}
+
+# Patterns that fail a run when they appear in any kernel log of the testbed:
+# WARN, BUG, Oops, lockdep and KASAN reports, RCU stalls, soft lockups and
+# hung tasks.
+KERNEL_BAD_PATTERNS='WARNING:|BUG:|Oops|kernel BUG|general protection fault|Kernel panic|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|lock held when returning|INFO: task .* blocked for more than|rcu: INFO:|detected stalls|soft lockup|hard LOCKUP|Call Trace:'
+
+# Records one PASS/FAIL per kernel log; a log with a splat fails.
+scan_kernel_logs() {
+	local run=$1 f hits
+	for f in "$run"/l1-console.log "$run"/l1-dmesg.txt "$run"/l2-*-console.log "$run"/l2-*-dmesg.txt; do
+		[ -f "$f" ] || continue
+		hits=$(grep -E "$KERNEL_BAD_PATTERNS" "$f" | head -n 5 || true)
+		if [ -z "$hits" ]; then
+			echo "PASS kernel-log: $(basename "$f") is free of WARN/BUG/Oops/lockdep/KASAN/stall reports" >>"$run/results"
+		else
+			echo "FAIL kernel-log: $(basename "$f") has: $(echo "$hits" | tr '\n' '|')" >>"$run/results"
+		fi
+	done
+}
+
+# Prints the results of a run and writes "<passed> <failed>" to RUN/summary.
+summarize_run() {
+	local run=$1 flavor=$2
+	touch "$run/results"
+	if ! grep -q '^DONE' "$run/results"; then
+		echo "FAIL testbed: the L1 runner did not finish (see $run/l1-console.log)" >>"$run/results"
+	fi
+	scan_kernel_logs "$run"
+	local passed failed
+	passed=$(grep -c '^PASS' "$run/results" || true)
+	failed=$(grep -c '^FAIL' "$run/results" || true)
+	grep -E '^(PASS|FAIL)' "$run/results" | sed "s/^/[$flavor] /"
+	echo "$passed $failed" >"$run/summary"
+}

@@ -1,0 +1,44 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boots the nested-KVM testbed once and runs scenarios in it.
+#
+#   run.sh --flavor stock|debug [--mode check|demo] [--timeout SEC] [SCENARIO...]
+#
+# L0 (this machine) runs QEMU under software emulation with AMD SVM exposed
+# (-cpu max). L1 boots the chosen kernel from a busybox initramfs, mounts L0's
+# root read-only over virtio-9p, and runs tools/testbed/l1-runner.sh chrooted
+# into it; the runner loads host-vmrpc and starts L2 guests under KVM with
+# L0's own QEMU binary. Results come back through a second, writable 9p share
+# (the run directory), never through the console.
+#
+# The run directory build/testbed/<flavor>/ keeps everything afterwards:
+# results, the L1 and L2 console logs and their full dmesg.
+. "$(dirname "$0")/../build/common.sh"
+. "$COVMM_ROOT/tools/testbed/l0-lib.sh"
+
+flavor=stock
+mode=check
+timeout=900
+scenarios=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--flavor) flavor=$2; shift 2 ;;
+	--mode) mode=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	-*) die "unknown option $1" ;;
+	*) scenarios+=("$1"); shift ;;
+	esac
+done
+[ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <(default_scenarios)
+
+tree=$("$COVMM_ROOT/tools/build/kernel.sh" "$flavor" | tail -n1)
+run=$COVMM_ROOT/build/testbed/$flavor
+prepare_run_dir "$run" "$tree" "$flavor" "$mode" "${scenarios[@]}"
+
+log "booting the $flavor testbed (L1 under TCG, L2 under nested KVM); log: $run/l1-console.log"
+t0=$SECONDS
+boot_l1 "$run" "$tree" "$timeout"
+rc=$?
+echo "$((SECONDS - t0))" >"$run/testbed-seconds"
+log "testbed ran for $((SECONDS - t0)) s (qemu exit $rc)"
+summarize_run "$run" "$flavor"

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `covmm-tb`: the command channel between the testbed's L1 host and its L2
+//! guests.
+//!
+//! In an L2 guest, `covmm-tb agent` serves commands on the virtio-serial port
+//! `covmm.agent`. In L1, `covmm-tb exec SOCK -- CMD` runs a command in the guest
+//! behind QEMU's socket SOCK, prints its output and exits with its status, so a
+//! scenario script can assert on what the guest printed. Nothing is scraped
+//! from a console.
+
+mod agent;
+mod client;
+mod frame;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve commands inside a guest (runs as a service from the guest's init).
+    Agent {
+        /// Name of the virtio-serial port.
+        #[arg(long, default_value = "covmm.agent")]
+        port: String,
+    },
+    /// Run a shell command in a guest and exit with its status.
+    Exec {
+        /// QEMU's unix socket for the guest's agent port.
+        sock: PathBuf,
+        /// Seconds before the command is killed (status 124).
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// The command (joined with spaces and run by /bin/sh -c).
+        #[arg(trailing_var_arg = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Wait until a guest's agent answers.
+    Wait {
+        /// QEMU's unix socket for the guest's agent port.
+        sock: PathBuf,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 180)]
+        timeout: u64,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Agent { port } => {
+            let path = loop {
+                match agent::find_port(&port) {
+                    Ok(p) => break p,
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            };
+            match agent::serve(path) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("covmm-tb agent: {e}");
+                    1
+                }
+            }
+        }
+        Command::Exec { sock, timeout, cmd } => {
+            match client::exec(&sock, &cmd.join(" "), Duration::from_secs(timeout)) {
+                Ok(resp) => {
+                    let _ = std::io::stdout().write_all(resp.stdout.as_bytes());
+                    let _ = std::io::stderr().write_all(resp.stderr.as_bytes());
+                    resp.rc
+                }
+                Err(e) => {
+                    eprintln!("covmm-tb exec: {e}");
+                    125
+                }
+            }
+        }
+        Command::Wait { sock, timeout } => {
+            match client::wait(&sock, Duration::from_secs(timeout)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("covmm-tb wait: {e}");
+                    1
+                }
+            }
+        }
+    };
+    std::process::exit(code);
+}
