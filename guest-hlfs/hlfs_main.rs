@@ -10,7 +10,7 @@
 //!
 //! `vfs.rs` is the only file with `unsafe`.
 
-use kernel::{fmt, prelude::*, str::CString};
+use kernel::{prelude::*, str::CString};
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tools/abi/src/wire.rs"]

@@ -18,6 +18,7 @@ mod raw {
     extern "C" {
         pub(super) fn hlfs_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
         pub(super) fn hlfs_fc_error(fc: *mut bindings::fs_context, msg: *const c_char);
+        pub(super) fn hlfs_fc_source(fc: *mut bindings::fs_context) -> *const c_char;
     }
 }
 
@@ -89,7 +90,7 @@ impl MountContext<'_> {
     pub(crate) fn source(&self) -> Option<&CStr> {
         // SAFETY: the context is live (type invariant); `source` is null or a
         // NUL-terminated string owned by the context.
-        let src = unsafe { (*self.ptr.as_ptr()).source };
+        let src = unsafe { raw::hlfs_fc_source(self.ptr.as_ptr()) };
         // SAFETY: as above, non-null means a valid C string for the borrow.
         (!src.is_null()).then(|| unsafe { CStr::from_char_ptr(src) })
     }

@@ -18,6 +18,11 @@ int hlfs_init_fs_context(struct fs_context *fc)
 	return 0;
 }
 
+const char *hlfs_fc_source(struct fs_context *fc)
+{
+	return fc->source;
+}
+
 void hlfs_fc_error(struct fs_context *fc, const char *msg)
 {
 	errorf(fc, "%s", msg);

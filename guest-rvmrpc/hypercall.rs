@@ -29,6 +29,8 @@ mod raw {
 
 // kvm_hypercall4() takes a 32-bit number; the whole CoVMM range must fit.
 const _: () = assert!(abi::HC_BASE + abi::HC_COUNT <= u32::MAX as u64);
+// Registers are passed as `unsigned long`, which must hold a u64.
+const _: () = assert!(size_of::<c_ulong>() == size_of::<u64>());
 
 /// Proof that this kernel runs under KVM, so the hypercall instruction exits
 /// to the hypervisor instead of raising #UD.
@@ -53,12 +55,14 @@ impl Hypervisor {
 
     /// Issues the CoVMM hypercall `op`; returns RAX as the host (or KVM) set it.
     pub(crate) fn call(self, op: Opcode, args: [u64; 4]) -> i64 {
-        // The const assertion above keeps the number within 32 bits.
+        // The const assertion above keeps the number within 32 bits, and on
+        // x86-64 `unsigned long` and `long` are 64 bits wide.
         let nr = op.hypercall_nr() as c_uint;
+        let [a0, a1, a2, a3] = args.map(|a| a as c_ulong);
         // SAFETY: under KVM (type invariant) the instruction exits to the host,
         // which only reads the argument registers and writes RAX.
-        let rax = unsafe { raw::covmm_guest_hypercall4(nr, args[0], args[1], args[2], args[3]) };
-        i64::from(rax)
+        let rax = unsafe { raw::covmm_guest_hypercall4(nr, a0, a1, a2, a3) };
+        rax as i64
     }
 
     /// Which instruction this CPU uses ([`abi::INSN_VMCALL`] or

@@ -72,11 +72,13 @@ mod raw {
         pub(crate) fn covmm_hook_unregister();
         pub(crate) fn covmm_vcpu_kvm(vcpu: *mut kvm_vcpu) -> *mut kvm;
         pub(crate) fn covmm_vcpu_id(vcpu: *mut kvm_vcpu) -> c_int;
-        pub(crate) fn covmm_kvm_mm(kvm: *mut kvm) -> *mut bindings::mm_struct;
+        // `struct mm_struct` travels as `void *`: only its identity is used in
+        // Rust, and the bindings' version is not FFI-safe (empty members).
+        pub(crate) fn covmm_kvm_mm(kvm: *mut kvm) -> *mut c_void;
         pub(crate) fn covmm_kvm_userspace_pid(kvm: *mut kvm) -> bindings::pid_t;
         pub(crate) fn covmm_mmu_notifier_get(
             ops: *const bindings::mmu_notifier_ops,
-            mm: *mut bindings::mm_struct,
+            mm: *mut c_void,
         ) -> *mut bindings::mmu_notifier;
         pub(crate) fn covmm_alloc_workqueue(name: *const c_char)
             -> *mut bindings::workqueue_struct;

@@ -84,7 +84,7 @@ int covmm_vcpu_id(struct kvm_vcpu *vcpu)
 	return vcpu->vcpu_id;
 }
 
-struct mm_struct *covmm_kvm_mm(struct kvm *kvm)
+void *covmm_kvm_mm(struct kvm *kvm)
 {
 	return kvm->mm;
 }
@@ -95,7 +95,7 @@ pid_t covmm_kvm_userspace_pid(struct kvm *kvm)
 }
 
 struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
-					    struct mm_struct *mm)
+					    void *mm)
 {
 	return mmu_notifier_get(ops, mm);
 }

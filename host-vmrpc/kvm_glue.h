@@ -10,7 +10,6 @@
 
 struct kvm;
 struct kvm_vcpu;
-struct mm_struct;
 struct mmu_notifier;
 struct mmu_notifier_ops;
 struct workqueue_struct;
@@ -26,11 +25,11 @@ void covmm_hook_unregister(void);
 
 struct kvm *covmm_vcpu_kvm(struct kvm_vcpu *vcpu);
 int covmm_vcpu_id(struct kvm_vcpu *vcpu);
-struct mm_struct *covmm_kvm_mm(struct kvm *kvm);
+void *covmm_kvm_mm(struct kvm *kvm);
 pid_t covmm_kvm_userspace_pid(struct kvm *kvm);
 
 struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
-					    struct mm_struct *mm);
+					    void *mm);
 struct workqueue_struct *covmm_alloc_workqueue(const char *name);
 
 #endif /* COVMM_HOST_KVM_GLUE_H */

@@ -17,6 +17,11 @@
 
 JOBS=${JOBS:-$(($(nproc) + 1))}
 
+# Bump when a change to this script changes what a cached tree contains; the
+# cache keys include it, so stale trees are never reused.
+STOCK_RECIPE=2
+DEBUG_RECIPE=1
+
 # Unpacks the source tarball from the linux-source package once per version and
 # prints the source directory.
 kernel_source() {
@@ -40,29 +45,12 @@ kernel_source() {
 
 series_of_source() { basename "$1" | sed -E 's/^linux-source-([0-9]+\.[0-9]+)-.*/\1/'; }
 
-cmd_stock() {
-	local src series abi hdr bin mods key out
-	src=$(kernel_source)
-	series=$(series_of_source "$src")
-	abi=$(debian_abi_for_series "$series")
-	[ -n "$abi" ] || die "no linux-headers-$series.*-amd64 package in apt; run 'make deps'"
-	hdr=$(fetch_deb "linux-headers-$abi")
-	bin=$(fetch_deb "linux-binary-$abi")
-	mods=$(fetch_deb "linux-modules-$abi")
-
-	# The key covers Debian's packages, this script and the trixie compilers.
-	local toolchain
-	toolchain=$(in_trixie sh -c 'rustc --version; bindgen --version; x86_64-linux-gnu-gcc-14 --version | head -n1; pahole --version')
-	key=$(printf '%s\n' "$(basename "$src")" "$(basename "$hdr")" "$toolchain" "$(sha256sum "$0" | cut -c1-16)" | sha256sum | cut -c1-12)
-	out=$COVMM_CACHE/stock/$abi-$key
-	if [ -f "$out/.covmm-ready" ]; then
-		echo "$out"
-		return
-	fi
-	log "preparing the stock $abi tree in $out (2-3 minutes)"
-	rm -rf "$out"
-	mkdir -p "$out/headers" "$out/modroot" "$out/build"
-
+# prepare_stock_tree SRC HEADERS_DEB ABI OUT: a build tree with Debian's
+# config, Rust metadata from Debian's toolchain, and Debian's Module.symvers.
+prepare_stock_tree() {
+	local src=$1 hdr=$2 abi=$3 out=$4
+	rm -rf "$out/build" "$out/headers"
+	mkdir -p "$out/headers" "$out/build"
 	dpkg-deb -x "$hdr" "$out/headers"
 	local hdir=$out/headers/usr/src/linux-headers-$abi
 	[ -f "$hdir/.config" ] || die "linux-headers-$abi has no .config"
@@ -87,16 +75,59 @@ $diff"
 	cp "$hdir/Module.symvers" "$out/build/Module.symvers"
 	cp "$hdir/include/generated/utsrelease.h" "$out/build/include/generated/utsrelease.h"
 	rm -rf "$out/headers"
+}
 
-	# The binaries users actually run.
+cmd_stock() {
+	local src series abi hdr bin mods key out
+	src=$(kernel_source)
+	series=$(series_of_source "$src")
+	abi=$(debian_abi_for_series "$series")
+	[ -n "$abi" ] || die "no linux-headers-$series.*-amd64 package in apt; run 'make deps'"
+	hdr=$(fetch_deb "linux-headers-$abi")
+	bin=$(fetch_deb "linux-binary-$abi")
+	mods=$(fetch_deb "linux-modules-$abi")
+
+	# The key covers Debian's packages, this script and the trixie compilers.
+	local toolchain
+	toolchain=$(in_trixie sh -c 'rustc --version; bindgen --version; x86_64-linux-gnu-gcc-14 --version | head -n1; pahole --version')
+	key=$(printf '%s\n' "$(basename "$src")" "$(basename "$hdr")" "$toolchain" "stock-recipe-$STOCK_RECIPE" | sha256sum | cut -c1-12)
+	out=$COVMM_CACHE/stock/$abi-$key
+	if [ -f "$out/.covmm-ready" ]; then
+		echo "$out"
+		return
+	fi
+	if [ ! -f "$out/.tree-ready" ]; then
+		log "preparing the stock $abi tree in $out (2-3 minutes)"
+		prepare_stock_tree "$src" "$hdr" "$abi" "$out"
+		touch "$out/.tree-ready"
+	fi
+
+	# The binaries users actually run. Debian 13 ships them under /usr/lib
+	# (merged /usr); older packages used /boot and /lib.
+	# Both packages go into one tree: modules.builtin* ship with the image.
 	local tmp=$out/pkg
-	mkdir -p "$tmp"
+	rm -rf "$tmp" "$out/modroot"
+	mkdir -p "$tmp" "$out/modroot/lib"
 	dpkg-deb -x "$bin" "$tmp"
-	cp "$tmp/boot/vmlinuz-$abi" "$out/vmlinuz"
+	dpkg-deb -x "$mods" "$tmp"
+	local moddir=""
+	for candidate in "$tmp/usr/lib/modules" "$tmp/lib/modules"; do
+		[ -d "$candidate/$abi" ] && moddir=$candidate && break
+	done
+	[ -n "$moddir" ] || die "no modules for $abi in $(basename "$mods")"
+	local image="" candidate
+	for candidate in "$moddir/$abi/vmlinuz" "$tmp/boot/vmlinuz-$abi"; do
+		[ -f "$candidate" ] && image=$candidate && break
+	done
+	[ -n "$image" ] || die "no vmlinuz in $(basename "$bin")"
+	mv "$image" "$out/vmlinuz"
+	mv "$moddir" "$out/modroot/lib/modules"
 	rm -rf "$tmp"
-	dpkg-deb -x "$mods" "$out/modroot"
 	# busybox modprobe reads only plain .ko files.
 	find "$out/modroot" -name '*.ko.xz' -exec xz -d {} +
+	# Debian's packages carry no modules.builtin; without it depmod warns and
+	# modprobe reports built-in drivers as missing, which is all it costs here.
+	touch "$out/modroot/lib/modules/$abi/modules."{builtin,builtin.modinfo,order}
 	depmod -b "$out/modroot" "$abi"
 	echo "$abi" >"$out/release"
 	echo "CC=x86_64-linux-gnu-gcc-14" >"$out/kbuild-flags"
@@ -112,7 +143,7 @@ cmd_debug() {
 	export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 	local toolchain
 	toolchain=$(rustc --version; bindgen --version; clang-19 --version | head -n1)
-	key=$(printf '%s\n' "$ver" "$toolchain" "$(cat "$frag")" "$(sha256sum "$0" | cut -c1-16)" | sha256sum | cut -c1-12)
+	key=$(printf '%s\n' "$ver" "$toolchain" "$(cat "$frag")" "debug-recipe-$DEBUG_RECIPE" | sha256sum | cut -c1-12)
 	out=$COVMM_CACHE/debug/$ver-$key
 	if [ -f "$out/.covmm-ready" ]; then
 		echo "$out"

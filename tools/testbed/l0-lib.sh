@@ -111,7 +111,7 @@ file_is_static() { ! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'INTERP'; }
 # boot_l1 RUN TREE TIMEOUT: runs L1 to completion; returns QEMU's status.
 boot_l1() {
 	local run=$1 tree=$2 timeout=$3
-	local qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3072
+	local qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max,la57=off -smp 2 -m 3072
 		-nodefaults -no-reboot -display none
 		-kernel "$tree/vmlinuz" -initrd "$run/l1.cpio.gz"
 		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic rdinit=/init"
