@@ -6,6 +6,7 @@
 #   make                 build the modules for Debian's stock kernel
 #   make DEBUG=1         ... for the debug kernel (lockdep, KASAN, KUnit)
 #   make KDIR=/path      ... against your own Rust-enabled kernel build tree
+#                        (add LLVM=1 or LLVM=-19 if that kernel was built with clang)
 #   make kernel          prepare the kernel tree (DEBUG=1: build the debug kernel)
 #   make tools           build the user-space tools (tools/)
 #   make demo            boot the nested testbed and show CoVMM at work
@@ -20,7 +21,7 @@ export KERNEL_SERIES COVMM_CACHE
 
 DEBUG ?= 0
 FLAVOR := $(if $(filter 1 y yes,$(DEBUG)),debug,stock)
-KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(V),V=$(V))
+KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(V),V=$(V)) $(if $(LLVM),LLVM=$(LLVM))
 
 .PHONY: all modules deps kernel tools demo check bench fmt clippy clean help
 

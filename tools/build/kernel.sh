@@ -77,11 +77,29 @@ $diff"
 	rm -rf "$out/headers"
 }
 
+# On a Debian host running a Debian 7.x kernel, build for that very kernel;
+# elsewhere, for Debian's $KERNEL_SERIES. COVMM_DEBIAN_ABI overrides both.
+running_debian_abi() {
+	local r=${COVMM_DEBIAN_ABI:-$(uname -r)}
+	if [[ $r =~ ^([0-9]+\.[0-9]+)\.[0-9]+\+deb[0-9]+-(amd64|cloud-amd64|rt-amd64)$ ]]; then
+		echo "$r ${BASH_REMATCH[1]}"
+	fi
+}
+
 cmd_stock() {
-	local src series abi hdr bin mods key out
+	local src series abi hdr bin mods key out running
+	running=$(running_debian_abi)
+	if [ -n "$running" ]; then
+		KERNEL_SERIES=${running#* }
+		log "building for the running Debian kernel ${running% *}"
+	fi
 	src=$(kernel_source)
 	series=$(series_of_source "$src")
-	abi=$(debian_abi_for_series "$series")
+	if [ -n "$running" ] && [ "$series" = "${running#* }" ]; then
+		abi=${running% *}
+	else
+		abi=$(debian_abi_for_series "$series")
+	fi
 	[ -n "$abi" ] || die "no linux-headers-$series.*-amd64 package in apt; run 'make deps'"
 	hdr=$(fetch_deb "linux-headers-$abi")
 	bin=$(fetch_deb "linux-binary-$abi")

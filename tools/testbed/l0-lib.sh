@@ -109,12 +109,22 @@ prepare_run_dir() {
 file_is_static() { ! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'INTERP'; }
 
 # boot_l1 RUN TREE TIMEOUT: runs L1 to completion; returns QEMU's status.
+#
+# Two settings keep L1 honest under TCG:
+#  - la57=off: with 5-level paging the debug kernel reports a KASAN
+#    wild-memory-access in its first interrupt (before any CoVMM code runs);
+#  - tsc_early_khz: L1's TSC is L0's, but a KASAN kernel under TCG fails its
+#    early PIT calibration, and built-in KVM on a CPU model without
+#    constant_tsc keeps that early rate for every guest (kvm_timer_init()), so
+#    L2 timers fired minutes late. L0 measures the true rate and passes it.
 boot_l1() {
-	local run=$1 tree=$2 timeout=$3
+	local run=$1 tree=$2 timeout=$3 tools khz
+	tools=$(sed -n 's/^TOOLS=//p' "$run/env")
+	khz=$("$tools/covmm-tb" tsc-khz)
 	local qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max,la57=off -smp 2 -m 3072
 		-nodefaults -no-reboot -display none
 		-kernel "$tree/vmlinuz" -initrd "$run/l1.cpio.gz"
-		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic rdinit=/init"
+		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic rdinit=/init kunit.filter_glob=covmm* tsc_early_khz=$khz"
 		-serial "file:$run/l1-console.log"
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on
 		-virtfs "local,path=$run,mount_tag=covmmrun,security_model=none")

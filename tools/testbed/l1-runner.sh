@@ -24,5 +24,6 @@ for s in $SCENARIOS; do
 	echo "TIME $s $(($(date +%s) - t0))" >>"$RUN/results"
 done
 
+SCENARIO=end bash -c '. "$REPO/tools/testbed/scenario-lib.sh" && stop_shared_guests' >"$RUN/log/end.log" 2>&1
 dmesg >"$RUN/l1-dmesg.txt"
 echo "DONE" >>"$RUN/results"

@@ -9,6 +9,7 @@
 #   l2_start NAME [QEMU ARGS]      boot an L2 guest and wait for its agent
 #   l2 NAME CMD...                 run CMD in the guest; prints its output,
 #                                  returns its status
+#   l2_shared NAME                 the same guest for every scenario of the boot
 #   l2_stop NAME / l2_kill NAME    power off cleanly / SIGKILL its QEMU
 #   check DESC CMD...              passes if CMD succeeds
 #   check_eq DESC WANT GOT         passes if the strings are equal
@@ -20,8 +21,16 @@
 
 set -u
 SOCKDIR=/run/covmm-l2
+# vCPUs per L2. Debug-kernel L2s get one: with two, 3 of 7 debug L2 boots
+# were reset by the emulated platform during early boot (no CoVMM module
+# loaded anywhere), against none of 3 with one vCPU and none of the stock
+# boots. See Documentation/testbed.md.
+if [ -z "${L2_SMP:-}" ]; then
+	if [ "$FLAVOR" = debug ]; then L2_SMP=1; else L2_SMP=2; fi
+fi
 mkdir -p "$SOCKDIR"
 declare -A L2_PID=()
+declare -A SHARED_USED=()
 SCENARIO=""
 
 _result() {
@@ -60,36 +69,81 @@ host_unload() {
 
 host_loaded() { grep -q '^host_vmrpc ' /proc/modules; }
 
-l2_start() {
-	local name=$1
-	shift
-	local sock=$SOCKDIR/$name.sock
-	rm -f "$sock"
-	qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 512 \
-		-nodefaults -no-reboot -display none \
-		-kernel "$KERNEL" -initrd "$RUN/l2.cpio.gz" \
-		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic covmm.name=$name" \
-		-serial "file:$RUN/l2-$SCENARIO-$name-console.log" \
-		-device virtio-serial-pci \
-		-chardev "socket,id=agent,path=$sock,server=on,wait=off" \
-		-device virtserialport,chardev=agent,name=covmm.agent \
-		"$@" </dev/null >"$RUN/log/$SCENARIO-$name-qemu.log" 2>&1 &
-	L2_PID[$name]=$!
-	if "$TOOLS/covmm-tb" wait "$sock" --timeout "${L2_BOOT_TIMEOUT:-240}"; then
+# _l2_boot NAME TAG [QEMU ARGS]: boots an L2 whose logs are named after TAG.
+_l2_boot() {
+	local name=$1 tag=$2
+	shift 2
+	local sock=$SOCKDIR/$name.sock pidfile=$SOCKDIR/$name.pid
+	local status=$SOCKDIR/$name.exit
+	rm -f "$sock" "$pidfile" "$status"
+	echo "$tag" >"$SOCKDIR/$name.tag"
+	# QEMU's exit status is kept: an L2 that dies on its own is a finding.
+	(
+		qemu-system-x86_64 -enable-kvm -cpu host -smp "$L2_SMP" -m 512 \
+			-nodefaults -no-reboot -display none \
+			-kernel "$KERNEL" -initrd "$RUN/l2.cpio.gz" \
+			-append "console=ttyS0 loglevel=5 panic=-1 oops=panic kunit.filter_glob=covmm* covmm.name=$name" \
+			-serial "file:$RUN/l2-$tag-$name-console.log" \
+			-device virtio-serial-pci \
+			-chardev "socket,id=agent,path=$sock,server=on,wait=off" \
+			-device virtserialport,chardev=agent,name=covmm.agent \
+			-pidfile "$pidfile" \
+			-d cpu_reset,guest_errors -D "$RUN/log/$tag-$name-qemu-debug.log" \
+			"$@" </dev/null >"$RUN/log/$tag-$name-qemu.log" 2>&1
+		echo "$?" >"$status"
+	) &
+	if "$TOOLS/covmm-tb" wait "$sock" --timeout "${L2_BOOT_TIMEOUT:-300}"; then
 		return 0
 	fi
-	echo "l2_start: $name did not come up; QEMU said:" >&2
-	cat "$RUN/log/$SCENARIO-$name-qemu.log" >&2
+	echo "l2_start: $name did not come up (QEMU: $(l2_exit_status "$name")):" >&2
+	cat "$RUN/log/$tag-$name-qemu.log" >&2
 	return 1
 }
 
-l2() {
+l2_start() {
 	local name=$1
 	shift
-	"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout "${L2_CMD_TIMEOUT:-120}" -- "$@"
+	_l2_boot "$name" "$SCENARIO" "$@" || return 1
+	L2_PID[$name]=$(cat "$SOCKDIR/$name.pid")
 }
 
-l2_pid() { echo "${L2_PID[$1]}"; }
+# l2_shared NAME: a guest that outlives the scenario, so that scenarios which
+# only need "a guest" share one boot (debug-kernel L2s take minutes). It is
+# started on first use. At the end of each scenario CoVMM's guest modules are
+# unloaded from it; the runner powers it off after the last scenario.
+l2_shared() {
+	local name=$1
+	if [ "$(l2_exit_status "$name")" = running ] && [ -S "$SOCKDIR/$name.sock" ]; then
+		SHARED_USED[$name]=1
+		return 0
+	fi
+	_l2_boot "$name" shared || return 1
+	SHARED_USED[$name]=1
+}
+
+# Prints why an L2's QEMU has ended ("running" if it has not, "never started").
+l2_exit_status() {
+	if [ -f "$SOCKDIR/$1.exit" ]; then
+		cat "$SOCKDIR/$1.exit"
+	elif [ -f "$SOCKDIR/$1.pid" ]; then
+		echo running
+	else
+		echo "never started"
+	fi
+}
+
+l2() {
+	local name=$1 rc
+	shift
+	"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout "${L2_CMD_TIMEOUT:-120}" -- "$@"
+	rc=$?
+	if [ $rc -eq 125 ] && [ "$(l2_exit_status "$name")" != running ]; then
+		echo "l2: guest $name is gone: its QEMU exited with status $(l2_exit_status "$name")" >&2
+	fi
+	return $rc
+}
+
+l2_pid() { cat "$SOCKDIR/$1.pid"; }
 
 _l2_wait_exit() {
 	local pid=$1 i
@@ -98,25 +152,33 @@ _l2_wait_exit() {
 		sleep 0.2
 	done
 	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
 	return 1
 }
 
+# l2_stop NAME: clean power-off, keeping the guest's dmesg for the splat scan.
 l2_stop() {
-	local name=$1 pid=${L2_PID[$1]:-}
-	[ -n "$pid" ] || return 0
-	l2 "$name" dmesg >"$RUN/l2-$SCENARIO-$name-dmesg.txt" 2>/dev/null
-	l2 "$name" poweroff -f >/dev/null 2>&1
-	_l2_wait_exit "$pid"
-	unset "L2_PID[$name]"
+	local name=$1 pid tag
+	pid=$(cat "$SOCKDIR/$name.pid" 2>/dev/null) || return 0
+	tag=$(cat "$SOCKDIR/$name.tag")
+	if [ "$(l2_exit_status "$name")" = running ]; then
+		l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null
+		l2 "$name" poweroff -f >/dev/null 2>&1
+		_l2_wait_exit "$pid"
+	fi
+	rm -f "$SOCKDIR/$name.pid"
+	unset "L2_PID[$name]" "SHARED_USED[$name]"
 }
 
+# l2_kill NAME: SIGKILL its QEMU, as a crashing or killed VMM would end.
 l2_kill() {
-	local name=$1 pid=${L2_PID[$1]:-}
-	[ -n "$pid" ] || return 0
+	local name=$1 pid tag
+	pid=$(cat "$SOCKDIR/$name.pid" 2>/dev/null) || return 0
+	tag=$(cat "$SOCKDIR/$name.tag")
+	l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null
 	kill -9 "$pid"
-	wait "$pid" 2>/dev/null
-	unset "L2_PID[$name]"
+	_l2_wait_exit "$pid"
+	rm -f "$SOCKDIR/$name.pid"
+	unset "L2_PID[$name]" "SHARED_USED[$name]"
 }
 
 # KTAP from debugfs: "ok N name" / "not ok N name" for each case of SUITE.
@@ -151,6 +213,11 @@ _scenario_cleanup() {
 	for name in "${!L2_PID[@]}"; do
 		l2_stop "$name"
 	done
+	for name in "${!SHARED_USED[@]}"; do
+		# Background jobs in a shared guest record their pids in /tmp/covmm-bg.pids.
+		l2 "$name" 'kill $(cat /tmp/covmm-bg.pids 2>/dev/null) 2>/dev/null; rm -f /tmp/covmm-bg.pids
+			for m in guest_hlfs guest_rvmrpc; do grep -q "^$m " /proc/modules && rmmod $m; done; true' >/dev/null
+	done
 	if host_loaded; then
 		rmmod host_vmrpc || fail "host-vmrpc could not be unloaded at the end of the scenario"
 	fi
@@ -163,4 +230,14 @@ scenario_main() {
 	local file=$REPO/tools/testbed/scenarios/$SCENARIO.sh
 	[ -f "$file" ] || file=$REPO/tools/testbed/$SCENARIO.sh
 	. "$file"
+}
+
+# Called by the runner after the last scenario: power off shared guests.
+stop_shared_guests() {
+	local f name
+	for f in "$SOCKDIR"/*.tag; do
+		[ -e "$f" ] || continue
+		name=$(basename "$f" .tag)
+		[ "$(cat "$f")" = shared ] && l2_stop "$name"
+	done
 }

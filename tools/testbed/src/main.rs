@@ -12,6 +12,7 @@
 mod agent;
 mod client;
 mod frame;
+mod tsc;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ enum Command {
         #[arg(trailing_var_arg = true, required = true)]
         cmd: Vec<String>,
     },
+    /// Print this machine's TSC rate in kHz (for the L1 kernel's tsc_early_khz).
+    TscKhz,
     /// Wait until a guest's agent answers.
     Wait {
         /// QEMU's unix socket for the guest's agent port.
@@ -85,6 +88,10 @@ fn main() {
                     125
                 }
             }
+        }
+        Command::TscKhz => {
+            println!("{}", tsc::khz());
+            0
         }
         Command::Wait { sock, timeout } => {
             match client::wait(&sock, Duration::from_secs(timeout)) {
