@@ -36,6 +36,7 @@ for flavor in ${COVMM_CHECK_FLAVORS:-debug stock}; do
 		echo "FAIL [$flavor] the testbed did not produce a summary"
 		p=0 f=1
 	fi
+	[ "$f" -eq 0 ] || report_failures "$COVMM_ROOT/build/testbed/$flavor"
 	passed=$((passed + p))
 	failed=$((failed + f))
 done

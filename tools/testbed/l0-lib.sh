@@ -102,6 +102,7 @@ prepare_run_dir() {
 		MODULES=$COVMM_ROOT/build/$flavor
 		TOOLS=$tools
 		SCENARIOS="$*"
+		SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-$([ "$flavor" = debug ] && echo 600 || echo 300)}
 	EOF
 	cp "$TESTBED/l1-runner.sh" "$run/l1-runner.sh"
 }
@@ -126,6 +127,7 @@ boot_l1() {
 		-kernel "$tree/vmlinuz" -initrd "$run/l1.cpio.gz"
 		-append "console=ttyS0 loglevel=5 panic=-1 oops=panic rdinit=/init kunit.filter_glob=covmm* tsc_early_khz=$khz"
 		-serial "file:$run/l1-console.log"
+		-d cpu_reset,guest_errors -D "$run/l1-qemu-debug.log"
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on
 		-virtfs "local,path=$run,mount_tag=covmmrun,security_model=none")
 	timeout --kill-after=10 "$timeout" "${qemu[@]}"
@@ -157,10 +159,29 @@ summarize_run() {
 	if ! grep -q '^DONE' "$run/results"; then
 		echo "FAIL testbed: the L1 runner did not finish (see $run/l1-console.log)" >>"$run/results"
 	fi
+	if grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null; then
+		echo "FAIL testbed: L1 triple-faulted (CPU state in $run/l1-qemu-debug.log)" >>"$run/results"
+	fi
 	scan_kernel_logs "$run"
 	local passed failed
 	passed=$(grep -c '^PASS' "$run/results" || true)
 	failed=$(grep -c '^FAIL' "$run/results" || true)
 	grep -E '^(PASS|FAIL)' "$run/results" | sed "s/^/[$flavor] /"
 	echo "$passed $failed" >"$run/summary"
+}
+
+# After a failing run: what CI logs need to tell why, without the run
+# directory. Prints the time each scenario took, the end of the L1 console,
+# and the end of the log of each scenario that failed.
+report_failures() {
+	local run=$1 s
+	echo "---- $run: scenario times"
+	grep '^TIME' "$run/results" || true
+	echo "---- $run/l1-console.log (last 25 lines)"
+	tail -n 25 "$run/l1-console.log" 2>/dev/null || true
+	for s in $(sed -n 's/^FAIL \([^:]*\):.*/\1/p' "$run/results" | sort -u); do
+		[ -f "$run/log/$s.log" ] || continue
+		echo "---- $run/log/$s.log (last 25 lines)"
+		tail -n 25 "$run/log/$s.log"
+	done
 }

@@ -37,8 +37,13 @@ prepare_run_dir "$run" "$tree" "$flavor" "$mode" "${scenarios[@]}"
 
 log "booting the $flavor testbed (L1 under TCG, L2 under nested KVM); log: $run/l1-console.log"
 t0=$SECONDS
-boot_l1 "$run" "$tree" "$timeout"
-rc=$?
+rc=0
+boot_l1 "$run" "$tree" "$timeout" || rc=$?
 echo "$((SECONDS - t0))" >"$run/testbed-seconds"
 log "testbed ran for $((SECONDS - t0)) s (qemu exit $rc)"
+case $rc in
+0) ;;
+124 | 137) echo "FAIL testbed: L1 did not finish within $timeout s" >>"$run/results" ;;
+*) echo "FAIL testbed: L1's QEMU exited with status $rc" >>"$run/results" ;;
+esac
 summarize_run "$run" "$flavor"

@@ -21,13 +21,9 @@
 
 set -u
 SOCKDIR=/run/covmm-l2
-# vCPUs per L2. Debug-kernel L2s get one: with two, 3 of 7 debug L2 boots
-# were reset by the emulated platform during early boot (no CoVMM module
-# loaded anywhere), against none of 3 with one vCPU and none of the stock
-# boots. See Documentation/testbed.md.
-if [ -z "${L2_SMP:-}" ]; then
-	if [ "$FLAVOR" = debug ]; then L2_SMP=1; else L2_SMP=2; fi
-fi
+# vCPUs per L2: one, because the emulated platform resets two-vCPU L2s (see
+# "Quirks" in Documentation/testbed.md). A scenario may set L2_SMP=2.
+L2_SMP=${L2_SMP:-1}
 mkdir -p "$SOCKDIR"
 declare -A L2_PID=()
 declare -A SHARED_USED=()
@@ -51,12 +47,18 @@ check() {
 	fi
 }
 
+# Failure messages keep the end of long outputs (a whole dmesg, say).
+_tail_of() {
+	local s=${1//$'\n'/ }
+	if [ ${#s} -gt 240 ]; then echo "...${s: -240}"; else echo "$s"; fi
+}
+
 check_eq() {
-	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (wanted '$2', got '$3')"; fi
+	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (wanted '$2', got '$(_tail_of "$3")')"; fi
 }
 
 check_match() {
-	if [[ $3 =~ $2 ]]; then pass "$1"; else fail "$1 (wanted /$2/, got '$3')"; fi
+	if [[ $3 =~ $2 ]]; then pass "$1"; else fail "$1 (wanted /$2/, got '$(_tail_of "$3")')"; fi
 }
 
 host_load() {
@@ -75,7 +77,7 @@ _l2_boot() {
 	shift 2
 	local sock=$SOCKDIR/$name.sock pidfile=$SOCKDIR/$name.pid
 	local status=$SOCKDIR/$name.exit
-	rm -f "$sock" "$pidfile" "$status"
+	rm -f "$sock" "$pidfile" "$status" "$SOCKDIR/$name.hung"
 	echo "$tag" >"$SOCKDIR/$name.tag"
 	# QEMU's exit status is kept: an L2 that dies on its own is a finding.
 	(
@@ -89,9 +91,10 @@ _l2_boot() {
 			-device virtserialport,chardev=agent,name=covmm.agent \
 			-pidfile "$pidfile" \
 			-d cpu_reset,guest_errors -D "$RUN/log/$tag-$name-qemu-debug.log" \
-			"$@" </dev/null >"$RUN/log/$tag-$name-qemu.log" 2>&1
+			-monitor "unix:$SOCKDIR/$name.mon,server=on,wait=off" \
+			${L2_EXTRA:-} "$@" </dev/null >"$RUN/log/$tag-$name-qemu.log" 2>&1
 		echo "$?" >"$status"
-	) &
+	) 2>>"$RUN/log/$tag-$name-qemu.log" & # the wrapper outlives the scenario
 	if "$TOOLS/covmm-tb" wait "$sock" --timeout "${L2_BOOT_TIMEOUT:-300}"; then
 		return 0
 	fi
@@ -114,8 +117,13 @@ l2_start() {
 l2_shared() {
 	local name=$1
 	if [ "$(l2_exit_status "$name")" = running ] && [ -S "$SOCKDIR/$name.sock" ]; then
-		SHARED_USED[$name]=1
-		return 0
+		if [ ! -f "$SOCKDIR/$name.hung" ]; then
+			SHARED_USED[$name]=1
+			return 0
+		fi
+		# An earlier scenario already failed on it; later ones get a new one.
+		kill -9 "$(cat "$SOCKDIR/$name.pid")" 2>/dev/null
+		_l2_wait_exit "$(cat "$SOCKDIR/$name.pid")"
 	fi
 	_l2_boot "$name" shared || return 1
 	SHARED_USED[$name]=1
@@ -123,6 +131,8 @@ l2_shared() {
 
 # Prints why an L2's QEMU has ended ("running" if it has not, "never started").
 l2_exit_status() {
+	# QEMU removes its pidfile before the wrapper records its status.
+	[ -f "$SOCKDIR/$1.pid" ] || [ ! -f "$SOCKDIR/$1.tag" ] || [ -f "$SOCKDIR/$1.exit" ] || sleep 0.5
 	if [ -f "$SOCKDIR/$1.exit" ]; then
 		cat "$SOCKDIR/$1.exit"
 	elif [ -f "$SOCKDIR/$1.pid" ]; then
@@ -132,13 +142,24 @@ l2_exit_status() {
 	fi
 }
 
+# A guest whose agent stopped answering is marked hung, so that the commands
+# after the first one fail at once instead of each waiting out its timeout.
 l2() {
 	local name=$1 rc
 	shift
+	if [ -f "$SOCKDIR/$name.hung" ]; then
+		echo "l2: guest $name stopped answering earlier; not trying again" >&2
+		return 125
+	fi
 	"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout "${L2_CMD_TIMEOUT:-120}" -- "$@"
 	rc=$?
-	if [ $rc -eq 125 ] && [ "$(l2_exit_status "$name")" != running ]; then
-		echo "l2: guest $name is gone: its QEMU exited with status $(l2_exit_status "$name")" >&2
+	if [ $rc -eq 125 ]; then
+		if [ "$(l2_exit_status "$name")" != running ]; then
+			echo "l2: guest $name is gone: its QEMU exited with status $(l2_exit_status "$name")" >&2
+		else
+			touch "$SOCKDIR/$name.hung"
+			fail "guest $name stopped answering (its QEMU still runs)"
+		fi
 	fi
 	return $rc
 }
@@ -162,7 +183,8 @@ l2_stop() {
 	tag=$(cat "$SOCKDIR/$name.tag")
 	if [ "$(l2_exit_status "$name")" = running ]; then
 		l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null
-		l2 "$name" poweroff -f >/dev/null 2>&1
+		# The agent dies with the guest, so this never answers.
+		"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout 5 -- poweroff -f >/dev/null 2>&1
 		_l2_wait_exit "$pid"
 	fi
 	rm -f "$SOCKDIR/$name.pid"

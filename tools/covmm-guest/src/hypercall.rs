@@ -32,39 +32,32 @@ fn uses_vmmcall() -> bool {
 pub fn raw(nr: u64, args: [u64; 4]) -> (i64, u32) {
     let mut rax = nr;
     // LLVM reserves RBX, so it is swapped in and out around the instruction.
-    if uses_vmmcall() {
-        // SAFETY: `vmmcall` only reads RAX/RBX/RCX/RDX/RSI and writes RAX in a
-        // KVM guest; RBX is restored before the asm block ends and no memory is
-        // touched.
-        unsafe {
-            asm!(
-                "xchg {b}, rbx",
-                "vmmcall",
-                "xchg {b}, rbx",
-                b = inout(reg) args[0] => _,
-                inout("rax") rax,
-                in("rcx") args[1],
-                in("rdx") args[2],
-                in("rsi") args[3],
-                options(nostack),
-            );
-        }
-        (rax as i64, abi::INSN_VMMCALL)
-    } else {
-        // SAFETY: as above, for Intel's `vmcall`.
-        unsafe {
-            asm!(
-                "xchg {b}, rbx",
-                "vmcall",
-                "xchg {b}, rbx",
-                b = inout(reg) args[0] => _,
-                inout("rax") rax,
-                in("rcx") args[1],
-                in("rdx") args[2],
-                in("rsi") args[3],
-                options(nostack),
-            );
-        }
-        (rax as i64, abi::INSN_VMCALL)
+    macro_rules! hypercall {
+        ($insn:literal) => {
+            // SAFETY: `vmcall`/`vmmcall` only read RAX/RBX/RCX/RDX/RSI and write
+            // RAX in a KVM guest; RBX is restored before the asm block ends and
+            // no memory is touched.
+            unsafe {
+                asm!(
+                    "xchg {b}, rbx",
+                    $insn,
+                    "xchg {b}, rbx",
+                    b = inout(reg) args[0] => _,
+                    inout("rax") rax,
+                    in("rcx") args[1],
+                    in("rdx") args[2],
+                    in("rsi") args[3],
+                    options(nostack),
+                )
+            }
+        };
     }
+    let insn = if uses_vmmcall() {
+        hypercall!("vmmcall");
+        abi::INSN_VMMCALL
+    } else {
+        hypercall!("vmcall");
+        abi::INSN_VMCALL
+    };
+    (rax as i64, insn)
 }
