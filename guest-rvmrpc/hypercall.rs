@@ -7,6 +7,8 @@
 //! alternatives picked for this CPU: `vmmcall` on AMD and Hygon, `vmcall`
 //! elsewhere.
 
+use core::ptr;
+
 use kernel::prelude::*;
 
 use crate::abi::{self, Opcode};
@@ -24,6 +26,8 @@ mod raw {
         ) -> c_long;
         pub(super) fn covmm_guest_on_kvm() -> bool;
         pub(super) fn covmm_guest_uses_vmmcall() -> bool;
+        pub(super) fn covmm_guest_kaddr_to_phys(addr: *const c_void) -> u64;
+        pub(super) fn covmm_guest_capable_rawio() -> bool;
     }
 }
 
@@ -65,6 +69,16 @@ impl Hypervisor {
         rax as i64
     }
 
+    /// Issues CoVMM hypercall number `op` (an offset into the range, known
+    /// or not); returns RAX.
+    pub(crate) fn call_raw(self, op: u32, args: [u64; 4]) -> i64 {
+        let nr = abi::HC_BASE + u64::from(op).min(abi::HC_COUNT - 1);
+        let [a0, a1, a2, a3] = args.map(|a| a as c_ulong);
+        // SAFETY: as in `call`; the number is clamped into the CoVMM range.
+        let rax = unsafe { raw::covmm_guest_hypercall4(nr as c_uint, a0, a1, a2, a3) };
+        rax as i64
+    }
+
     /// Which instruction this CPU uses ([`abi::INSN_VMCALL`] or
     /// [`abi::INSN_VMMCALL`]).
     pub(crate) fn instruction(self) -> u32 {
@@ -75,4 +89,21 @@ impl Hypervisor {
             abi::INSN_VMCALL
         }
     }
+}
+
+/// The guest-physical address of `byte`.
+///
+/// Any reference the kernel hands out points into the linear map, the kernel
+/// image, vmalloc space (vmap'd stacks included) or module memory, and each of
+/// those has a page behind every byte.
+pub(crate) fn guest_phys(byte: &u8) -> u64 {
+    // SAFETY: the address is that of a live byte (see above), so the page
+    // lookup finds a mapped page.
+    unsafe { raw::covmm_guest_kaddr_to_phys(ptr::from_ref(byte).cast()) }
+}
+
+/// Whether the calling task has `CAP_SYS_RAWIO` (in the initial namespace).
+pub(crate) fn caller_may_rawio() -> bool {
+    // SAFETY: `capable()` only inspects the current task's credentials.
+    unsafe { raw::covmm_guest_capable_rawio() }
 }

@@ -3,9 +3,13 @@
  * guest-rvmrpc C glue. kvm_hypercall4() and kvm_para_available() are static
  * inlines in asm/kvm_para.h; the hypercall instruction (vmcall or vmmcall) is
  * chosen by the alternatives mechanism from the CPU vendor, so Rust calls them
- * through these wrappers. No logic lives here.
+ * through these wrappers, and the guest-physical address of kernel memory
+ * comes from the mm macros. No logic lives here.
  */
+#include <linux/capability.h>
 #include <linux/kvm_para.h>
+#include <linux/mm.h>
+#include <linux/vmalloc.h>
 #include <asm/cpufeature.h>
 
 #include "hypercall_glue.h"
@@ -24,4 +28,18 @@ bool covmm_guest_on_kvm(void)
 bool covmm_guest_uses_vmmcall(void)
 {
 	return boot_cpu_has(X86_FEATURE_VMMCALL);
+}
+
+/* The guest-physical address of kernel address @addr (linear map, kernel
+ * image, vmalloc, vmap'd stacks or module memory). */
+u64 covmm_guest_kaddr_to_phys(const void *addr)
+{
+	if (is_vmalloc_or_module_addr(addr))
+		return page_to_phys(vmalloc_to_page(addr)) + offset_in_page(addr);
+	return __pa(addr);
+}
+
+bool covmm_guest_capable_rawio(void)
+{
+	return capable(CAP_SYS_RAWIO);
 }

@@ -8,9 +8,11 @@
 //! long mode.
 
 use kernel::prelude::*;
+use zerocopy::{FromZeros, IntoBytes};
 
-use crate::abi::{self, Opcode, Route};
+use crate::abi::{self, Opcode, Route, Segment};
 use crate::kvm::{guest_errno, Vcpu};
+use crate::server::CallContext;
 use crate::Host;
 
 /// Decides, in ftrace context, whether to divert a hypercall to CoVMM.
@@ -28,7 +30,7 @@ pub(crate) fn handle(host: &Host, vcpu: &Vcpu<'_>, nr: u64, args: [u64; 4]) -> i
 
 /// The dispatch function of the CoVMM hypercall protocol. Unknown opcodes get
 /// `ENOSYS`, so a newer guest can probe an older host.
-fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, _args: [u64; 4]) -> Result<i64> {
+fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64> {
     match Opcode::from_raw(op) {
         Some(Opcode::Ping) => {
             let count = host.vms.vm_for(vcpu)?.ping();
@@ -37,7 +39,50 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, _args: [u64; 4]) -> Result<i6
         Some(Opcode::QueryVersion) => {
             Ok(abi::encode_version(abi::ABI_MAJOR, abi::ABI_MINOR) as i64)
         }
+        Some(Opcode::Bind) => {
+            let mut req = abi::BindRequest::new_zeroed();
+            vcpu.memory().read(args[0], req.as_mut_bytes())?;
+            let server = host.servers.find(&req)?;
+            let handle = host.vms.vm_for(vcpu)?.bind(server)?;
+            Ok(i64::try_from(handle).map_err(|_| EMFILE)?)
+        }
+        Some(Opcode::Unbind) => {
+            host.vms.vm_for(vcpu)?.unbind(args[0])?;
+            Ok(0)
+        }
+        Some(Opcode::Perform) => perform(host, vcpu, args),
         None => Err(ENOSYS),
+    }
+}
+
+/// `Perform`: RBX handle, RCX function, RDX segment list address, RSI count.
+fn perform(host: &Host, vcpu: &Vcpu<'_>, args: [u64; 4]) -> Result<i64> {
+    let [handle, func, list, count] = args;
+    let func = u32::try_from(func).map_err(|_| EINVAL)?;
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|&n| n <= abi::MAX_SEGMENTS)
+        .ok_or(E2BIG)?;
+    // The handle first: a VM without bindings learns nothing else.
+    let vm = host.vms.vm_for(vcpu)?;
+    let server = vm.server(handle)?;
+
+    let mut segs = KVec::from_elem(Segment::default(), count, GFP_KERNEL)?;
+    let memory = vcpu.memory();
+    memory.read(list, segs.as_mut_slice().as_mut_bytes())?;
+    let seg_err = |e: abi::SegmentError| Error::from_errno(-(e.errno() as i32));
+    let len = abi::check_segments(&segs).map_err(seg_err)?;
+    let mut ranges = KVec::with_capacity(count, GFP_KERNEL)?;
+    for seg in segs.iter() {
+        ranges.push((seg.gpa, seg.gpa + u64::from(seg.len)), GFP_KERNEL)?;
+    }
+    abi::check_disjoint(&mut ranges).map_err(seg_err)?;
+
+    let mut ctx = CallContext::new(memory, &segs, len);
+    match server.call(&mut ctx, func)? {
+        // A result the guest would read as an errno is a server bug.
+        r if r < 0 => Err(EIO),
+        r => Ok(r),
     }
 }
 
@@ -59,6 +104,18 @@ mod tests {
         assert!(!claims(1, 0, true));
         assert!(!claims(12, 0, true));
         assert!(!claims(abi::HC_BASE + abi::HC_COUNT, 0, true));
+    }
+
+    #[test]
+    fn segment_errors_map_to_their_errno() {
+        for e in [
+            abi::SegmentError::TooBig,
+            abi::SegmentError::Invalid,
+            abi::SegmentError::Wraps,
+        ] {
+            let err = Error::from_errno(-(e.errno() as i32));
+            assert_eq!(guest_errno(err), -e.errno());
+        }
     }
 
     #[test]

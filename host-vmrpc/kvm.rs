@@ -9,7 +9,8 @@
 //!
 //! The logic above it sees only safe types:
 //! - [`Kvm`], a VM whose reference count KVM owns, held through [`ARef`];
-//! - [`Vcpu`], the vCPU whose hypercall is being served, borrowed for the call;
+//! - [`Vcpu`], the vCPU whose hypercall is being served, borrowed for the call,
+//!   and its [`GuestMemory`];
 //! - [`MmWatch`], an mmu_notifier whose `release` tells [`Host`] that a VMM
 //!   process has gone;
 //! - [`Workqueue`], a workqueue owned by the module;
@@ -43,6 +44,7 @@ use kernel::{
         Arc,
     },
     types::Opaque,
+    uaccess::{UserPtr, UserSlice},
     workqueue::Queue,
 };
 
@@ -67,6 +69,18 @@ mod raw {
         _marker: PhantomData<(*mut u8, PhantomPinned)>,
     }
 
+    /// C `struct covmm_slot` (kvm_glue.h).
+    #[repr(C)]
+    pub(crate) struct covmm_slot {
+        pub(crate) slot: *mut c_void,
+        pub(crate) hva: usize,
+        pub(crate) readonly: bool,
+        pub(crate) invalid: bool,
+        pub(crate) guest_memfd: bool,
+        pub(crate) dirty_log: bool,
+        pub(crate) dirty_ring: bool,
+    }
+
     // Without lockdep, `struct lock_class_key` (reached through the
     // notifier structs) has no members, which the lint flags even behind a
     // pointer; C only ever sees these structs by pointer.
@@ -86,6 +100,9 @@ mod raw {
         ) -> *mut bindings::mmu_notifier;
         pub(crate) fn covmm_alloc_workqueue(name: *const c_char)
             -> *mut bindings::workqueue_struct;
+        pub(crate) fn covmm_gfn_to_slot(vcpu: *mut kvm_vcpu, gfn: u64, out: *mut covmm_slot)
+            -> c_int;
+        pub(crate) fn covmm_slot_mark_dirty(slot: *mut covmm_slot, gfn: u64);
         // Exported by KVM (EXPORT_SYMBOL_GPL). Linking to them also makes this
         // module depend on kvm.ko, so kvm.ko cannot be unloaded while hooked.
         pub(crate) fn kvm_get_kvm(kvm: *mut kvm);
@@ -176,6 +193,104 @@ impl Vcpu<'_> {
     pub(crate) fn id(&self) -> i32 {
         // SAFETY: the vCPU is alive by the type invariant.
         unsafe { raw::covmm_vcpu_id(self.ptr.as_ptr()) }
+    }
+
+    /// The guest's memory, as this vCPU sees it (its SMM state included).
+    pub(crate) fn memory(&self) -> GuestMemory<'_> {
+        GuestMemory { vcpu: self }
+    }
+}
+
+/// Guest-physical memory of the VM whose vCPU is being served, accessed
+/// through the VM's memslots and the VMM process's address space.
+///
+/// Every access is bounded: a guest address outside every memslot (beyond
+/// RAM, or in an MMIO hole) and a write to a read-only slot give `EFAULT`.
+/// Writes are recorded in the slot's dirty bitmap when dirty logging is on,
+/// so live migration sees them; with KVM's dirty ring (whose push is not
+/// exported) a write during dirty tracking is refused with `EBUSY` rather
+/// than lost.
+pub(crate) struct GuestMemory<'a> {
+    vcpu: &'a Vcpu<'a>,
+}
+
+const PAGE_SIZE: u64 = bindings::PAGE_SIZE as u64;
+
+/// One guest page resolved for one access.
+struct Frame {
+    slot: raw::covmm_slot,
+    gfn: u64,
+}
+
+impl GuestMemory<'_> {
+    fn frame(&self, gfn: u64, write: bool) -> Result<Frame> {
+        let mut slot = raw::covmm_slot {
+            slot: ptr::null_mut(),
+            hva: 0,
+            readonly: false,
+            invalid: false,
+            guest_memfd: false,
+            dirty_log: false,
+            dirty_ring: false,
+        };
+        // SAFETY: the vCPU is the one this thread runs (type invariant of
+        // `Vcpu`), so it holds `kvm->srcu` as the lookup requires; `slot` is
+        // a valid out-pointer.
+        to_result(unsafe { raw::covmm_gfn_to_slot(self.vcpu.ptr.as_ptr(), gfn, &mut slot) })?;
+        if slot.invalid || slot.guest_memfd || (write && slot.readonly) {
+            return Err(EFAULT);
+        }
+        if write && slot.dirty_log && slot.dirty_ring {
+            return Err(EBUSY);
+        }
+        Ok(Frame { slot, gfn })
+    }
+
+    /// Calls `f(hva, offset, n)` for each page-sized piece of
+    /// `gpa..gpa + len`, `offset` counting from `gpa`.
+    fn for_each_page(
+        &self,
+        gpa: u64,
+        len: usize,
+        write: bool,
+        mut f: impl FnMut(&mut Frame, usize, usize, usize) -> Result,
+    ) -> Result {
+        let end = gpa.checked_add(len as u64).ok_or(EFAULT)?;
+        let mut at = gpa;
+        while at < end {
+            let n = (PAGE_SIZE - at % PAGE_SIZE).min(end - at);
+            let mut frame = self.frame(at / PAGE_SIZE, write)?;
+            let hva = frame.slot.hva + (at % PAGE_SIZE) as usize;
+            f(&mut frame, hva, (at - gpa) as usize, n as usize)?;
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Copies guest memory at `gpa` into `dst`.
+    pub(crate) fn read(&self, gpa: u64, dst: &mut [u8]) -> Result {
+        self.for_each_page(gpa, dst.len(), false, |_, hva, off, n| {
+            // The vCPU thread's mm is the VMM's (type invariant of `Vcpu`), so
+            // `hva` is a user address of the right process.
+            UserSlice::new(UserPtr::from_addr(hva), n)
+                .reader()
+                .read_slice(&mut dst[off..off + n])
+        })
+    }
+
+    /// Copies `src` into guest memory at `gpa`.
+    pub(crate) fn write(&self, gpa: u64, src: &[u8]) -> Result {
+        self.for_each_page(gpa, src.len(), true, |frame, hva, off, n| {
+            UserSlice::new(UserPtr::from_addr(hva), n)
+                .writer()
+                .write_slice(&src[off..off + n])?;
+            if frame.slot.dirty_log {
+                // SAFETY: `frame.slot` was filled by `covmm_gfn_to_slot()` for
+                // `frame.gfn` during this call, under the same SRCU section.
+                unsafe { raw::covmm_slot_mark_dirty(&mut frame.slot, frame.gfn) };
+            }
+            Ok(())
+        })
     }
 }
 

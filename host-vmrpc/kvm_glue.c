@@ -100,6 +100,36 @@ struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
 	return mmu_notifier_get(ops, mm);
 }
 
+/*
+ * Guest memory. The caller is the vCPU thread serving a hypercall, which
+ * holds kvm->srcu (vcpu_run()), so the memslot stays valid for the call.
+ */
+int covmm_gfn_to_slot(struct kvm_vcpu *vcpu, u64 gfn, struct covmm_slot *out)
+{
+	struct kvm_memory_slot *slot =
+		__gfn_to_memslot(kvm_vcpu_memslots(vcpu), gfn);
+
+	if (!slot)
+		return -EFAULT;
+	out->slot = slot;
+	out->hva = __gfn_to_hva_memslot(slot, gfn);
+	out->readonly = slot->flags & KVM_MEM_READONLY;
+	out->invalid = slot->flags & KVM_MEMSLOT_INVALID;
+	out->guest_memfd = kvm_slot_has_gmem(slot);
+	out->dirty_log = kvm_slot_dirty_track_enabled(slot);
+	out->dirty_ring = vcpu->kvm->dirty_ring_size != 0;
+	return 0;
+}
+
+/* The bitmap half of mark_page_dirty_in_slot(), which is not exported. */
+void covmm_slot_mark_dirty(struct covmm_slot *slot, u64 gfn)
+{
+	struct kvm_memory_slot *memslot = slot->slot;
+
+	if (memslot->dirty_bitmap)
+		set_bit_le(gfn - memslot->base_gfn, memslot->dirty_bitmap);
+}
+
 struct workqueue_struct *covmm_alloc_workqueue(const char *name)
 {
 	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);

@@ -32,4 +32,18 @@ struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
 					    void *mm);
 struct workqueue_struct *covmm_alloc_workqueue(const char *name);
 
+/* A guest frame resolved through the memslots; see covmm_gfn_to_slot(). */
+struct covmm_slot {
+	void *slot;		/* struct kvm_memory_slot, valid for the call */
+	unsigned long hva;	/* the frame in the VMM's address space */
+	bool readonly;
+	bool invalid;		/* being deleted or moved */
+	bool guest_memfd;
+	bool dirty_log;
+	bool dirty_ring;
+};
+
+int covmm_gfn_to_slot(struct kvm_vcpu *vcpu, u64 gfn, struct covmm_slot *out);
+void covmm_slot_mark_dirty(struct covmm_slot *slot, u64 gfn);
+
 #endif /* COVMM_HOST_KVM_GLUE_H */

@@ -8,8 +8,12 @@
 //! process exits, for whatever reason, the watch's `release` removes every VM
 //! of that process; the module's unload removes the rest.
 //!
-//! Lock order: [`VmRegistry`]'s spinlock is a leaf. Nothing that sleeps or
-//! drops a [`Vm`] runs under it.
+//! A VM's VMRPC bindings live in the [`Vm`], so a handle means something only
+//! to the VM that bound it: another VM presenting the same number gets
+//! `EBADF`.
+//!
+//! Lock order: [`VmRegistry`]'s spinlock and each VM's bindings lock are
+//! leaves. Nothing that sleeps or drops a [`Vm`] or a server runs under them.
 
 use kernel::{
     new_spinlock, new_work,
@@ -22,7 +26,16 @@ use kernel::{
     workqueue::{impl_has_work, Work, WorkItem},
 };
 
+use crate::abi;
 use crate::kvm::{KvmRef, MmKey, MmWatch, Vcpu, VmKey, Workqueue};
+use crate::server::Server;
+
+/// The servers a VM is bound to, by handle.
+struct Bindings {
+    table: RBTree<u64, Arc<Server>>,
+    /// The next handle to give out; handles are never reused within a VM.
+    next: u64,
+}
 
 /// CoVMM's state for one VM.
 #[pin_data]
@@ -31,6 +44,8 @@ pub(crate) struct Vm {
     mm: MmKey,
     _watch: MmWatch,
     pings: Atomic<u64>,
+    #[pin]
+    bindings: SpinLock<Bindings>,
     /// Drops the registry's reference outside the mmu_notifier callback.
     #[pin]
     reap: Work<Vm>,
@@ -58,6 +73,10 @@ impl Vm {
                 mm: kvm.mm_key(),
                 _watch: watch,
                 pings: Atomic::new(0),
+                bindings <- new_spinlock!(
+                    Bindings { table: RBTree::new(), next: 1 },
+                    "covmm_vm_bindings"
+                ),
                 reap <- new_work!("covmm::Vm::reap"),
             }),
             GFP_KERNEL,
@@ -67,6 +86,31 @@ impl Vm {
     /// Counts a ping and returns how many this VM has made, this one included.
     pub(crate) fn ping(&self) -> u64 {
         self.pings.fetch_add(1, Relaxed).wrapping_add(1)
+    }
+
+    /// Binds this VM to `server`; returns the new handle.
+    pub(crate) fn bind(&self, server: Arc<Server>) -> Result<u64> {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut bindings = self.bindings.lock();
+        if bindings.table.iter().count() >= abi::MAX_BINDINGS {
+            return Err(EMFILE);
+        }
+        let handle = bindings.next;
+        bindings.next += 1;
+        bindings.table.insert(node.into_node(handle, server));
+        Ok(handle)
+    }
+
+    /// Releases `handle`.
+    pub(crate) fn unbind(&self, handle: u64) -> Result {
+        // The server's reference is dropped after the guard.
+        let server = self.bindings.lock().table.remove(&handle);
+        server.map(drop).ok_or(EBADF)
+    }
+
+    /// The server `handle` is bound to.
+    pub(crate) fn server(&self, handle: u64) -> Result<Arc<Server>> {
+        self.bindings.lock().table.get(&handle).cloned().ok_or(EBADF)
     }
 
     /// The pid of the VMM process that owns the VM.

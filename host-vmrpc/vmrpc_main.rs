@@ -8,9 +8,10 @@
 //! left to KVM. At unload the hook is removed and in-flight calls drain first,
 //! after which guests get KVM's ordinary `-KVM_ENOSYS` again.
 //!
-//! Layout: `kvm.rs` is the only file with `unsafe` (KVM, ftrace, mmu_notifier
-//! and workqueue glue over `kvm_glue.c`); `hypercall.rs` dispatches; `vm.rs`
-//! keeps per-VM state.
+//! Layout: `kvm.rs` is the only file with `unsafe` (KVM, guest memory, ftrace,
+//! mmu_notifier and workqueue glue over `kvm_glue.c`); `hypercall.rs`
+//! dispatches; `vm.rs` keeps per-VM state and bindings; `server.rs` holds the
+//! VMRPC server registry and the call context servers see.
 
 use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 
@@ -19,9 +20,11 @@ use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 mod abi;
 mod hypercall;
 mod kvm;
+mod server;
 mod vm;
 
 use kvm::MmKey;
+use server::ServerRegistry;
 use vm::VmRegistry;
 
 module! {
@@ -41,6 +44,9 @@ pub(crate) struct Host {
     /// The VMs that have made CoVMM calls.
     #[pin]
     pub(crate) vms: VmRegistry,
+    /// The VMRPC servers guests can bind to.
+    #[pin]
+    pub(crate) servers: ServerRegistry,
 }
 
 impl Host {
@@ -49,6 +55,7 @@ impl Host {
             try_pin_init!(Host {
                 calls <- new_srcu!("covmm_calls"),
                 vms <- VmRegistry::new(),
+                servers <- ServerRegistry::new(),
             }),
             GFP_KERNEL,
         )
@@ -71,7 +78,9 @@ struct HostVmrpc {
 
 impl kernel::Module for HostVmrpc {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let hook = kvm::Registration::new(Host::new()?)?;
+        let host = Host::new()?;
+        host.servers.register(server::selftest::server()?)?;
+        let hook = kvm::Registration::new(host)?;
         pr_info!(
             "hooked KVM hypercalls {:#x}..{:#x}, ABI {}.{}\n",
             abi::HC_BASE,

@@ -28,8 +28,9 @@ if ! grep -q '^test result' "$cargo_log"; then
 fi
 
 for flavor in ${COVMM_CHECK_FLAVORS:-debug stock}; do
-	"$COVMM_ROOT/tools/testbed/run.sh" --flavor "$flavor" || true
 	summary=$COVMM_ROOT/build/testbed/$flavor/summary
+	rm -f "$summary"
+	"$COVMM_ROOT/tools/testbed/run.sh" --flavor "$flavor" || true
 	if [ -f "$summary" ]; then
 		read -r p f <"$summary"
 	else

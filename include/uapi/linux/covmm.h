@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define COVMM_ABI_MAJOR 1
-#define COVMM_ABI_MINOR 0
+#define COVMM_ABI_MINOR 1
 
 /*
  * Hypercalls: RAX = COVMM_HC_BASE + opcode, arguments in RBX, RCX, RDX, RSI,
@@ -29,6 +29,33 @@
 enum covmm_opcode {
 	COVMM_OP_PING = 0,		/* returns the VM's ping count */
 	COVMM_OP_QUERY_VERSION = 1,	/* returns (major << 16) | minor */
+	COVMM_OP_BIND = 2,		/* RBX: gpa of struct covmm_bind_request */
+	COVMM_OP_UNBIND = 3,		/* RBX: handle */
+	COVMM_OP_PERFORM = 4,		/* RBX: handle, RCX: func,
+					 * RDX: gpa of struct covmm_segment[RSI] */
+};
+
+/*
+ * VMRPC. Guest memory is named by guest-physical segments; a server sees the
+ * segments of one call as a single argument buffer addressed from offset 0.
+ */
+#define COVMM_SERVER_NAME_LEN 32	/* [A-Za-z0-9_.-], NUL-terminated */
+#define COVMM_MAX_SEGMENTS 256
+#define COVMM_MAX_CALL_BYTES (1UL << 20)
+#define COVMM_MAX_BINDINGS 1024
+
+struct covmm_bind_request {
+	char name[COVMM_SERVER_NAME_LEN];	/* NUL-terminated and -padded */
+	__u32 version;
+	__u32 flags;				/* must be zero */
+};
+
+#define COVMM_SEG_WRITE 1	/* the server may write this segment */
+
+struct covmm_segment {
+	__u64 gpa;
+	__u32 len;	/* not zero */
+	__u32 flags;	/* COVMM_SEG_* */
 };
 
 /* struct covmm_guest_ping.insn */
@@ -47,5 +74,41 @@ struct covmm_guest_ping {
 
 #define COVMM_GUEST_IOC_MAGIC 0xce
 #define COVMM_GUEST_IOC_PING _IOWR(COVMM_GUEST_IOC_MAGIC, 0x00, struct covmm_guest_ping)
+
+struct covmm_guest_bind {
+	char name[COVMM_SERVER_NAME_LEN];	/* in */
+	__u32 version;				/* in */
+	__u32 flags;				/* must be zero */
+	__u64 handle;				/* out: valid for this open file */
+};
+
+#define COVMM_PERFORM_WRITE 1	/* the server may write buf; copied back */
+
+struct covmm_guest_perform {
+	__u64 handle;	/* in */
+	__u32 func;	/* in */
+	__u32 flags;	/* in: COVMM_PERFORM_* */
+	__u64 buf;	/* in: user address */
+	__u64 len;	/* in: at most COVMM_MAX_CALL_BYTES */
+	__s64 result;	/* out: server result, or a negated errno */
+};
+
+#define COVMM_GUEST_IOC_BIND _IOWR(COVMM_GUEST_IOC_MAGIC, 0x01, struct covmm_guest_bind)
+#define COVMM_GUEST_IOC_UNBIND _IOW(COVMM_GUEST_IOC_MAGIC, 0x02, __u64)
+#define COVMM_GUEST_IOC_PERFORM _IOWR(COVMM_GUEST_IOC_MAGIC, 0x03, struct covmm_guest_perform)
+
+/* A raw CoVMM hypercall, for tests; needs CAP_SYS_RAWIO. */
+#define COVMM_GUEST_HYPERCALL_PAYLOAD_MAX 4096
+
+struct covmm_guest_hypercall {
+	__u64 op;		/* in: opcode, below COVMM_HC_COUNT */
+	__u64 args[4];		/* in: RBX, RCX, RDX, RSI */
+	__u64 payload;		/* in: user address of bytes for guest memory, or 0 */
+	__u64 payload_len;	/* in: at most COVMM_GUEST_HYPERCALL_PAYLOAD_MAX */
+	__u64 payload_arg;	/* in: argument replaced by the payload's gpa */
+	__s64 result;		/* out: RAX */
+};
+
+#define COVMM_GUEST_IOC_HYPERCALL _IOWR(COVMM_GUEST_IOC_MAGIC, 0x04, struct covmm_guest_hypercall)
 
 #endif /* _UAPI_LINUX_COVMM_H */

@@ -23,7 +23,7 @@ use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Major version of this ABI. A host refuses guests with a different major.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version: additions that old peers can ignore.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 
 /// Encodes a version as returned by [`Opcode::QueryVersion`].
 pub const fn encode_version(major: u16, minor: u16) -> u64 {
@@ -52,14 +52,30 @@ pub const KVM_EPERM: i64 = 1;
 pub mod errno {
     /// Operation not permitted.
     pub const EPERM: i64 = 1;
+    /// No server of that name and version.
+    pub const ENOENT: i64 = 2;
+    /// Argument list too long: more than [`super::MAX_SEGMENTS`] segments or
+    /// [`super::MAX_CALL_BYTES`] bytes.
+    pub const E2BIG: i64 = 7;
+    /// Not a handle this VM holds.
+    pub const EBADF: i64 = 9;
     /// Out of memory.
     pub const ENOMEM: i64 = 12;
+    /// A guest address outside the guest's RAM (or in an MMIO hole), or a
+    /// write to read-only guest memory.
+    pub const EFAULT: i64 = 14;
     /// Invalid argument.
     pub const EINVAL: i64 = 22;
+    /// Too many bindings in this VM.
+    pub const EMFILE: i64 = 24;
     /// Function not implemented: an opcode this host does not know.
     pub const ENOSYS: i64 = 38;
     /// Protocol version mismatch.
     pub const EPROTO: i64 = 71;
+    /// A segment wraps past the end of the guest-physical address space.
+    pub const EOVERFLOW: i64 = 75;
+    /// The server went away (its module is being unloaded).
+    pub const ESHUTDOWN: i64 = 108;
 }
 
 /// Operations of the CoVMM hypercall interface.
@@ -71,6 +87,15 @@ pub enum Opcode {
     Ping = 0,
     /// Returns [`encode_version`] of the host's ABI.
     QueryVersion = 1,
+    /// Binds to a host server. RBX: guest-physical address of a
+    /// [`BindRequest`]. Returns a handle (> 0) valid in this VM only.
+    Bind = 2,
+    /// Releases a handle. RBX: the handle. Returns 0.
+    Unbind = 3,
+    /// Calls a bound server. RBX: handle, RCX: function number, RDX:
+    /// guest-physical address of an array of [`Segment`], RSI: how many.
+    /// Returns what the server returns (>= 0), or a negated errno.
+    Perform = 4,
 }
 
 impl Opcode {
@@ -79,6 +104,9 @@ impl Opcode {
         match raw {
             0 => Some(Self::Ping),
             1 => Some(Self::QueryVersion),
+            2 => Some(Self::Bind),
+            3 => Some(Self::Unbind),
+            4 => Some(Self::Perform),
             _ => None,
         }
     }
@@ -156,10 +184,331 @@ pub struct GuestPing {
 /// Pings the host from the guest kernel. See [`GuestPing`].
 pub const GUEST_IOC_PING: u32 = iowr::<GuestPing>(GUEST_IOC_MAGIC, 0x00);
 
+/// Argument of [`GUEST_IOC_BIND`].
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct GuestBind {
+    /// In: server name, as in [`BindRequest::name`].
+    pub name: [u8; SERVER_NAME_LEN],
+    /// In: server version.
+    pub version: u32,
+    /// Must be zero.
+    pub flags: u32,
+    /// Out: the handle, valid for this open file only.
+    pub handle: u64,
+}
+
+/// Argument of [`GUEST_IOC_PERFORM`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct GuestPerform {
+    /// In: a handle from [`GUEST_IOC_BIND`] on the same open file.
+    pub handle: u64,
+    /// In: the server's function number.
+    pub func: u32,
+    /// In: [`PERFORM_WRITE`] to let the server write the buffer back.
+    pub flags: u32,
+    /// In: user address of the argument buffer.
+    pub buf: u64,
+    /// In: its length, at most [`MAX_CALL_BYTES`].
+    pub len: u64,
+    /// Out: what the server returned (>= 0) or a negated errno.
+    pub result: i64,
+}
+
+/// [`GuestPerform::flags`]: the server may write the buffer, and what it
+/// wrote is copied back to user space.
+pub const PERFORM_WRITE: u32 = 1;
+
+/// Binds to a host server. See [`GuestBind`].
+pub const GUEST_IOC_BIND: u32 = iowr::<GuestBind>(GUEST_IOC_MAGIC, 0x01);
+/// Releases a handle: the argument is the handle itself, by value.
+pub const GUEST_IOC_UNBIND: u32 = ioc(IOC_WRITE, GUEST_IOC_MAGIC, 0x02, 8);
+/// Calls a bound server. See [`GuestPerform`].
+pub const GUEST_IOC_PERFORM: u32 = iowr::<GuestPerform>(GUEST_IOC_MAGIC, 0x03);
+
+/// Argument of [`GUEST_IOC_HYPERCALL`]: a raw CoVMM hypercall, for tests.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct GuestHypercall {
+    /// In: opcode (offset into the CoVMM range), below [`HC_COUNT`].
+    pub op: u64,
+    /// In: RBX, RCX, RDX, RSI.
+    pub args: [u64; 4],
+    /// In: user address of bytes to place in guest kernel memory, or 0.
+    pub payload: u64,
+    /// In: their length, at most [`GUEST_HYPERCALL_PAYLOAD_MAX`].
+    pub payload_len: u64,
+    /// In: which argument (0-3) the payload's guest-physical address replaces.
+    pub payload_arg: u64,
+    /// Out: RAX.
+    pub result: i64,
+}
+
+/// Largest [`GuestHypercall::payload`].
+pub const GUEST_HYPERCALL_PAYLOAD_MAX: u64 = 4096;
+
+/// Issues a raw CoVMM hypercall; needs `CAP_SYS_RAWIO`. See [`GuestHypercall`].
+pub const GUEST_IOC_HYPERCALL: u32 = iowr::<GuestHypercall>(GUEST_IOC_MAGIC, 0x04);
+
 /// Value of [`GuestPing::insn`] for Intel's `vmcall`.
 pub const INSN_VMCALL: u32 = 1;
 /// Value of [`GuestPing::insn`] for AMD's `vmmcall`.
 pub const INSN_VMMCALL: u32 = 2;
+
+// ---------------------------------------------------------------------------
+// VMRPC: guest-to-host calls.
+//
+// Guest memory is named by guest-physical segments: the host cannot walk guest
+// page tables with what KVM exports, but it can resolve guest-physical
+// addresses through the VM's memslots. The guest library builds the segments
+// from kernel pointers; a server sees the segments of a call as one argument
+// buffer, addressed by offset from 0.
+
+/// Size of [`BindRequest::name`]; a name has at most `SERVER_NAME_LEN - 1`
+/// bytes and is NUL-terminated.
+pub const SERVER_NAME_LEN: usize = 32;
+/// Most segments one call may describe: the list fits in one page, and one
+/// page per segment covers [`MAX_CALL_BYTES`] of scattered (vmalloc) memory.
+pub const MAX_SEGMENTS: usize = 256;
+/// Most bytes one call may describe, over all its segments. Larger transfers
+/// take several calls.
+pub const MAX_CALL_BYTES: u64 = 1 << 20;
+/// Most handles one VM may hold at once.
+pub const MAX_BINDINGS: usize = 1024;
+
+/// Argument of [`Opcode::Bind`], in guest memory.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct BindRequest {
+    /// Server name: `[A-Za-z0-9_.-]`, NUL-terminated and NUL-padded.
+    pub name: [u8; SERVER_NAME_LEN],
+    /// Server version; must equal the registered one.
+    pub version: u32,
+    /// Must be zero.
+    pub flags: u32,
+}
+
+/// A piece of guest memory taking part in a call.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct Segment {
+    /// Guest-physical address of the first byte.
+    pub gpa: u64,
+    /// Length in bytes; not zero.
+    pub len: u32,
+    /// [`SEG_WRITE`] if the server may write it; other bits must be zero.
+    pub flags: u32,
+}
+
+/// [`Segment::flags`]: the server may write this segment.
+pub const SEG_WRITE: u32 = 1;
+
+/// Why a server name is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// Empty, unterminated, not NUL-padded, or with a byte outside
+    /// `[A-Za-z0-9_.-]`.
+    Invalid,
+}
+
+/// The name in a [`BindRequest`], as a byte string without its NUL.
+pub fn server_name(raw: &[u8; SERVER_NAME_LEN]) -> Result<&[u8], NameError> {
+    let len = raw.iter().position(|&b| b == 0).ok_or(NameError::Invalid)?;
+    let (name, rest) = raw.split_at(len);
+    let valid = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    if name.is_empty() || !name.iter().all(valid) || rest.iter().any(|&b| b != 0) {
+        return Err(NameError::Invalid);
+    }
+    Ok(name)
+}
+
+/// Encodes a name for a [`BindRequest`]; `None` if it does not fit or is
+/// not a valid name.
+pub fn encode_server_name(name: &[u8]) -> Option<[u8; SERVER_NAME_LEN]> {
+    let mut raw = [0u8; SERVER_NAME_LEN];
+    raw.get_mut(..name.len())?.copy_from_slice(name);
+    (name.len() < SERVER_NAME_LEN && server_name(&raw).is_ok()).then_some(raw)
+}
+
+/// Why a segment list is refused; [`SegmentError::errno`] is what the guest
+/// gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentError {
+    /// More than [`MAX_SEGMENTS`] segments, or more than [`MAX_CALL_BYTES`].
+    TooBig,
+    /// A segment of length zero, unknown flag bits, or two segments sharing
+    /// a byte.
+    Invalid,
+    /// A segment runs past the end of the 64-bit address space.
+    Wraps,
+}
+
+impl SegmentError {
+    /// The (positive) errno for the guest.
+    pub const fn errno(self) -> i64 {
+        match self {
+            Self::TooBig => errno::E2BIG,
+            Self::Invalid => errno::EINVAL,
+            Self::Wraps => errno::EOVERFLOW,
+        }
+    }
+}
+
+/// Checks each segment on its own and returns the total length. The overlap
+/// check needs scratch space; see [`check_disjoint`].
+pub fn check_segments(segs: &[Segment]) -> Result<u64, SegmentError> {
+    if segs.len() > MAX_SEGMENTS {
+        return Err(SegmentError::TooBig);
+    }
+    let mut total: u64 = 0;
+    for seg in segs {
+        if seg.len == 0 || seg.flags & !SEG_WRITE != 0 {
+            return Err(SegmentError::Invalid);
+        }
+        // The last byte must be addressable: gpa + len may equal 2^64 only if
+        // it does not wrap, which checked_add reports as overflow too.
+        seg.gpa
+            .checked_add(u64::from(seg.len))
+            .ok_or(SegmentError::Wraps)?;
+        total += u64::from(seg.len);
+        if total > MAX_CALL_BYTES {
+            return Err(SegmentError::TooBig);
+        }
+    }
+    Ok(total)
+}
+
+/// Fails if two of the ranges `(start, end)` share a byte. Sorts `ranges`.
+pub fn check_disjoint(ranges: &mut [(u64, u64)]) -> Result<(), SegmentError> {
+    // Insertion sort: lists are short and usually nearly sorted, and core's
+    // sorts bring in panic paths that objtool cannot follow in kernel builds.
+    for i in 1..ranges.len() {
+        let mut j = i;
+        while j > 0 && ranges[j - 1] > ranges[j] {
+            ranges.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+    if ranges.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err(SegmentError::Invalid);
+    }
+    Ok(())
+}
+
+/// A piece of a call's argument buffer, resolved to guest-physical memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Guest-physical address.
+    pub gpa: u64,
+    /// Bytes, never zero.
+    pub len: usize,
+    /// Whether the segment it lies in may be written.
+    pub writable: bool,
+}
+
+/// Walks the guest memory behind `len` bytes at `offset` of the argument
+/// buffer formed by `segs` (already checked by [`check_segments`]).
+///
+/// Yields `None` once if the range runs past the end of the buffer, after
+/// the chunks that do exist, so a caller copies nothing it cannot finish by
+/// checking [`range_fits`] first.
+#[derive(Clone)]
+pub struct Chunks<'a> {
+    segs: &'a [Segment],
+    /// Index of the segment holding `offset`, and `offset` within it.
+    index: usize,
+    within: u64,
+    left: u64,
+}
+
+/// Whether `offset..offset + len` lies inside an argument buffer of `total`
+/// bytes.
+pub fn range_fits(offset: u64, len: u64, total: u64) -> bool {
+    offset.checked_add(len).is_some_and(|end| end <= total)
+}
+
+/// The chunks behind `offset..offset + len`; see [`Chunks`].
+pub fn chunks(segs: &[Segment], offset: u64, len: u64) -> Chunks<'_> {
+    let mut index = 0;
+    let mut within = offset;
+    while let Some(seg) = segs.get(index) {
+        if within < u64::from(seg.len) {
+            break;
+        }
+        within -= u64::from(seg.len);
+        index += 1;
+    }
+    Chunks {
+        segs,
+        index,
+        within,
+        left: len,
+    }
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = Option<Chunk>;
+
+    fn next(&mut self) -> Option<Option<Chunk>> {
+        if self.left == 0 {
+            return None;
+        }
+        let Some(seg) = self.segs.get(self.index) else {
+            self.left = 0;
+            return Some(None);
+        };
+        let n = (u64::from(seg.len) - self.within).min(self.left);
+        let chunk = Chunk {
+            gpa: seg.gpa + self.within,
+            len: n as usize,
+            writable: seg.flags & SEG_WRITE != 0,
+        };
+        self.left -= n;
+        self.within = 0;
+        self.index += 1;
+        Some(Some(chunk))
+    }
+}
+
+/// `covmm.selftest`, the server built into host-vmrpc for tests and
+/// benchmarks.
+pub mod selftest {
+    /// Server name.
+    pub const NAME: &[u8] = b"covmm.selftest";
+    /// Server version.
+    pub const VERSION: u32 = 1;
+    /// Returns 0 without touching the argument: the cost of a call alone.
+    pub const FUNC_NULL: u32 = 0;
+    /// Reads the whole argument and returns [`hash`] of it.
+    pub const FUNC_HASH: u32 = 1;
+    /// Fills the whole argument with [`pattern`] and returns its length.
+    pub const FUNC_FILL: u32 = 2;
+
+    /// FNV-1a state before any byte.
+    pub const HASH_START: u32 = 0x811c_9dc5;
+
+    /// FNV-1a over `bytes`, continuing from `hash` ([`HASH_START`] at first).
+    pub fn hash_more(mut hash: u32, bytes: &[u8]) -> u32 {
+        for &b in bytes {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        hash
+    }
+
+    /// What [`FUNC_HASH`] returns for a finished hash: its low 31 bits, so
+    /// that it is never mistaken for an error.
+    pub const fn hash_result(hash: u32) -> i64 {
+        (hash & 0x7fff_ffff) as i64
+    }
+
+    /// Byte `offset` of what [`FUNC_FILL`] writes.
+    pub const fn pattern(offset: u64) -> u8 {
+        ((offset % 251) * 7 % 251 + 1) as u8
+    }
+}
 
 // `cargo test` runs these; so does KUnit in the one module that sets
 // `covmm_abi_kunit` (host-vmrpc), since a suite name must be unique.
@@ -199,6 +548,133 @@ mod tests {
             (ABI_MAJOR, ABI_MINOR)
         );
         assert_eq!(encode_version(1, 2), 0x1_0002);
+    }
+
+    #[test]
+    fn vmrpc_opcodes_round_trip() {
+        for op in [Opcode::Bind, Opcode::Unbind, Opcode::Perform] {
+            assert_eq!(Opcode::from_raw(op as u32), Some(op));
+        }
+        assert_eq!(Opcode::from_raw(5), None);
+    }
+
+    #[test]
+    fn server_names_are_checked() {
+        let raw = encode_server_name(b"MOD_PRINT").unwrap();
+        assert_eq!(server_name(&raw), Ok(&b"MOD_PRINT"[..]));
+        assert!(encode_server_name(b"").is_none());
+        assert!(encode_server_name(b"a b").is_none());
+        assert!(encode_server_name(&[b'a'; SERVER_NAME_LEN]).is_none());
+        assert!(encode_server_name(&[b'a'; SERVER_NAME_LEN - 1]).is_some());
+        // Unterminated, and garbage after the NUL.
+        assert_eq!(
+            server_name(&[b'a'; SERVER_NAME_LEN]),
+            Err(NameError::Invalid)
+        );
+        let mut raw = encode_server_name(b"x").unwrap();
+        raw[5] = b'y';
+        assert_eq!(server_name(&raw), Err(NameError::Invalid));
+    }
+
+    fn seg(gpa: u64, len: u32) -> Segment {
+        Segment { gpa, len, flags: 0 }
+    }
+
+    #[test]
+    fn segment_lists_are_bounded() {
+        assert_eq!(check_segments(&[]), Ok(0));
+        assert_eq!(check_segments(&[seg(0x1000, 10), seg(0x3000, 6)]), Ok(16));
+        assert_eq!(
+            check_segments(&[seg(0x1000, 0)]),
+            Err(SegmentError::Invalid)
+        );
+        let bad_flags = Segment {
+            gpa: 0,
+            len: 1,
+            flags: 2,
+        };
+        assert_eq!(check_segments(&[bad_flags]), Err(SegmentError::Invalid));
+        assert_eq!(
+            check_segments(&[seg(u64::MAX, 1)]),
+            Err(SegmentError::Wraps)
+        );
+        assert_eq!(
+            check_segments(&[seg(u64::MAX - 9, 10)]),
+            Err(SegmentError::Wraps)
+        );
+        assert_eq!(check_segments(&[seg(u64::MAX - 10, 10)]), Ok(10));
+        let big = [seg(0, u32::MAX)];
+        assert_eq!(check_segments(&big), Err(SegmentError::TooBig));
+        let many = [seg(0, 1); MAX_SEGMENTS + 1];
+        assert_eq!(check_segments(&many), Err(SegmentError::TooBig));
+        assert_eq!(SegmentError::Wraps.errno(), 75);
+    }
+
+    #[test]
+    fn overlapping_segments_are_found() {
+        assert_eq!(check_disjoint(&mut [(0, 10), (10, 20)]), Ok(()));
+        assert_eq!(
+            check_disjoint(&mut [(10, 20), (0, 11)]),
+            Err(SegmentError::Invalid)
+        );
+        assert_eq!(
+            check_disjoint(&mut [(0, 100), (40, 50)]),
+            Err(SegmentError::Invalid)
+        );
+        assert_eq!(check_disjoint(&mut []), Ok(()));
+    }
+
+    #[test]
+    fn chunks_cover_exactly_the_range() {
+        let segs = [
+            seg(0x1000, 100),
+            Segment {
+                gpa: 0x9000,
+                len: 50,
+                flags: SEG_WRITE,
+            },
+        ];
+        let got: [Option<Chunk>; 2] = {
+            let mut it = chunks(&segs, 90, 20);
+            [it.next().unwrap(), it.next().unwrap()]
+        };
+        assert_eq!(
+            got[0],
+            Some(Chunk {
+                gpa: 0x1000 + 90,
+                len: 10,
+                writable: false
+            })
+        );
+        assert_eq!(
+            got[1],
+            Some(Chunk {
+                gpa: 0x9000,
+                len: 10,
+                writable: true
+            })
+        );
+        assert!(chunks(&segs, 90, 20).nth(2).is_none());
+        // Past the end: the missing part shows as one `None`.
+        assert_eq!(chunks(&segs, 140, 20).last(), Some(None));
+        assert!(chunks(&segs, 0, 0).next().is_none());
+        assert!(range_fits(0, 150, 150));
+        assert!(!range_fits(1, 150, 150));
+        assert!(!range_fits(u64::MAX, 2, 150));
+    }
+
+    #[test]
+    fn selftest_helpers_are_stable() {
+        // FNV-1a of "a" is 0xe40c292c.
+        assert_eq!(selftest::hash_more(selftest::HASH_START, b"a"), 0xe40c_292c);
+        assert_eq!(selftest::hash_result(0xe40c_292c), 0x640c_292c);
+        assert_eq!(selftest::pattern(0), 1);
+        assert_eq!(selftest::pattern(1), 8);
+        assert_eq!(selftest::pattern(251), 1);
+        assert_eq!(
+            selftest::pattern(u64::MAX),
+            selftest::pattern(u64::MAX % 251)
+        );
     }
 
     #[test]

@@ -31,6 +31,84 @@ fn c_header_matches_rust_abi() {
         "COVMM_HC(COVMM_OP_QUERY_VERSION)",
         abi::Opcode::QueryVersion.hypercall_nr(),
     );
+    for op in [abi::Opcode::Bind, abi::Opcode::Unbind, abi::Opcode::Perform] {
+        let name = match op {
+            abi::Opcode::Bind => "COVMM_OP_BIND",
+            abi::Opcode::Unbind => "COVMM_OP_UNBIND",
+            _ => "COVMM_OP_PERFORM",
+        };
+        eq(name, op as u64);
+    }
+    eq("COVMM_SERVER_NAME_LEN", abi::SERVER_NAME_LEN as u64);
+    eq("COVMM_MAX_SEGMENTS", abi::MAX_SEGMENTS as u64);
+    eq("COVMM_MAX_CALL_BYTES", abi::MAX_CALL_BYTES);
+    eq("COVMM_MAX_BINDINGS", abi::MAX_BINDINGS as u64);
+    eq("COVMM_SEG_WRITE", abi::SEG_WRITE.into());
+    eq(
+        "sizeof(struct covmm_bind_request)",
+        size_of::<abi::BindRequest>() as u64,
+    );
+    eq(
+        "offsetof(struct covmm_bind_request, version)",
+        offset_of!(abi::BindRequest, version) as u64,
+    );
+    eq(
+        "offsetof(struct covmm_bind_request, flags)",
+        offset_of!(abi::BindRequest, flags) as u64,
+    );
+    eq(
+        "sizeof(struct covmm_segment)",
+        size_of::<abi::Segment>() as u64,
+    );
+    eq(
+        "offsetof(struct covmm_segment, len)",
+        offset_of!(abi::Segment, len) as u64,
+    );
+    eq(
+        "offsetof(struct covmm_segment, flags)",
+        offset_of!(abi::Segment, flags) as u64,
+    );
+    eq("COVMM_GUEST_IOC_BIND", abi::GUEST_IOC_BIND.into());
+    eq("COVMM_GUEST_IOC_UNBIND", abi::GUEST_IOC_UNBIND.into());
+    eq("COVMM_GUEST_IOC_PERFORM", abi::GUEST_IOC_PERFORM.into());
+    eq("COVMM_PERFORM_WRITE", abi::PERFORM_WRITE.into());
+    eq("COVMM_GUEST_IOC_HYPERCALL", abi::GUEST_IOC_HYPERCALL.into());
+    eq(
+        "COVMM_GUEST_HYPERCALL_PAYLOAD_MAX",
+        abi::GUEST_HYPERCALL_PAYLOAD_MAX,
+    );
+    eq(
+        "sizeof(struct covmm_guest_hypercall)",
+        size_of::<abi::GuestHypercall>() as u64,
+    );
+    eq(
+        "offsetof(struct covmm_guest_hypercall, result)",
+        offset_of!(abi::GuestHypercall, result) as u64,
+    );
+    eq(
+        "sizeof(struct covmm_guest_bind)",
+        size_of::<abi::GuestBind>() as u64,
+    );
+    eq(
+        "offsetof(struct covmm_guest_bind, handle)",
+        offset_of!(abi::GuestBind, handle) as u64,
+    );
+    eq(
+        "sizeof(struct covmm_guest_perform)",
+        size_of::<abi::GuestPerform>() as u64,
+    );
+    for (field, off) in [
+        ("func", offset_of!(abi::GuestPerform, func)),
+        ("flags", offset_of!(abi::GuestPerform, flags)),
+        ("buf", offset_of!(abi::GuestPerform, buf)),
+        ("len", offset_of!(abi::GuestPerform, len)),
+        ("result", offset_of!(abi::GuestPerform, result)),
+    ] {
+        eq(
+            &format!("offsetof(struct covmm_guest_perform, {field})"),
+            off as u64,
+        );
+    }
     eq("COVMM_INSN_VMCALL", abi::INSN_VMCALL.into());
     eq("COVMM_INSN_VMMCALL", abi::INSN_VMMCALL.into());
     eq("COVMM_GUEST_IOC_PING", abi::GUEST_IOC_PING.into());

@@ -3,18 +3,25 @@
 //! `covmm-guest`: the guest-side command line of CoVMM.
 //!
 //! It runs inside a guest and talks to the guest-rvmrpc module through
-//! `/dev/covmm-guest`. `hypercall` issues a raw CoVMM hypercall from user space
-//! (CPL 3), which KVM must refuse with `-KVM_EPERM`; the testbed uses it to prove
-//! that only the guest kernel can reach the host.
+//! `/dev/covmm-guest`:
+//! - `ping` asks the module to ping the host;
+//! - `selftest` calls the host's `covmm.selftest` VMRPC server and checks
+//!   what comes back;
+//! - `raw` makes the module issue any CoVMM hypercall with raw arguments,
+//!   so tests can hand the host malformed requests;
+//! - `hypercall` issues a raw CoVMM hypercall from user space (CPL 3), which
+//!   KVM must refuse with `-KVM_EPERM`; the testbed uses it to prove that only
+//!   the guest kernel can reach the host.
 
+mod device;
 mod hypercall;
 
-use std::fs::OpenOptions;
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use clap::{Parser, Subcommand};
-use covmm_abi::{self as abi, IntoBytes};
+use clap::{Parser, Subcommand, ValueEnum};
+use covmm_abi::{self as abi, selftest, IntoBytes};
+use device::Device;
 use serde::Serialize;
 
 /// CoVMM guest tool.
@@ -39,6 +46,43 @@ enum Command {
         #[arg(long, default_value = "/dev/covmm-guest")]
         device: PathBuf,
     },
+    /// Call the host's covmm.selftest server through VMRPC and check the answer.
+    Selftest {
+        /// What to call: null (no data), hash (host reads), fill (host writes).
+        func: SelftestFunc,
+        /// Argument size in bytes.
+        #[arg(long, default_value_t = 0)]
+        len: u64,
+        /// Calls to make (the result shows the time per call).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Guest device node.
+        #[arg(long, default_value = "/dev/covmm-guest")]
+        device: PathBuf,
+    },
+    /// Have the guest module issue a raw CoVMM hypercall (needs CAP_SYS_RAWIO).
+    Raw {
+        /// Opcode within the CoVMM range (decimal or 0x hex).
+        #[arg(value_parser = parse_number)]
+        opcode: u64,
+        /// Up to four arguments (RBX, RCX, RDX, RSI), decimal or 0x hex.
+        #[arg(num_args = 0..=4, value_parser = parse_number)]
+        args: Vec<u64>,
+        /// Place a bind request NAME:VERSION in guest memory; its address
+        /// becomes argument --payload-arg.
+        #[arg(long, value_name = "NAME:VERSION", conflicts_with = "segments")]
+        bind_request: Option<String>,
+        /// Place a segment list GPA:LEN[:w|:FLAGS],... in guest memory; its
+        /// address becomes argument --payload-arg.
+        #[arg(long, value_name = "LIST")]
+        segments: Option<String>,
+        /// Which argument (0-3) the payload address replaces.
+        #[arg(long, default_value_t = 0)]
+        payload_arg: u64,
+        /// Guest device node.
+        #[arg(long, default_value = "/dev/covmm-guest")]
+        device: PathBuf,
+    },
     /// Issue a CoVMM hypercall directly from user space (CPL 3).
     Hypercall {
         /// Opcode within the CoVMM range (0 = ping).
@@ -57,12 +101,30 @@ enum Error {
     NoDevice(PathBuf),
     #[error("cannot open {0}: {1}")]
     Open(PathBuf, std::io::Error),
-    #[error("the ping ioctl failed: {0}")]
-    Ioctl(std::io::Error),
+    #[error("the {0} ioctl failed: {1}")]
+    Ioctl(&'static str, std::io::Error),
+    #[error("bad --{0} value '{1}'")]
+    BadPayload(&'static str, String),
     #[error("opcode {0:#x} is outside the CoVMM range (0..{count:#x})", count = abi::HC_COUNT)]
-    OpcodeRange(u32),
+    OpcodeRange(u64),
     #[error("cannot print JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SelftestFunc {
+    Null,
+    Hash,
+    Fill,
+}
+
+#[derive(Serialize)]
+struct SelftestResult {
+    result: i64,
+    /// Whether the host's answer matched what the guest computed.
+    ok: bool,
+    calls: u32,
+    ns_per_call: u64,
 }
 
 #[derive(Serialize)]
@@ -80,6 +142,9 @@ fn meaning(result: i64) -> String {
         r if r == -abi::KVM_ENOSYS => "KVM_ENOSYS: no host-vmrpc on the host".into(),
         r if r == -abi::KVM_EPERM => "KVM_EPERM: refused outside guest kernel mode".into(),
         r if r == -abi::errno::ENOSYS => "ENOSYS: the host does not know this opcode".into(),
+        r if r == -abi::errno::EBADF => "EBADF: not a handle of this VM".into(),
+        r if r == -abi::errno::EFAULT => "EFAULT: not guest RAM".into(),
+        r if r == -abi::errno::ENOENT => "ENOENT: no such server".into(),
         r => format!("errno {}", -r),
     }
 }
@@ -92,33 +157,17 @@ fn insn_name(insn: u32) -> &'static str {
     }
 }
 
-fn ping(device: PathBuf, cookie: u64) -> Result<HypercallResult, Error> {
+fn open(device: &Path) -> Result<Device, Error> {
     if !device.exists() {
-        return Err(Error::NoDevice(device));
+        return Err(Error::NoDevice(device.to_path_buf()));
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&device)
-        .map_err(|e| Error::Open(device.clone(), e))?;
-    let mut arg = abi::GuestPing {
-        abi_major: abi::ABI_MAJOR,
-        cookie,
-        ..Default::default()
-    };
-    let bytes = arg.as_mut_bytes();
-    // SAFETY: `GUEST_IOC_PING` is an `_IOWR` of exactly `size_of::<GuestPing>()`
-    // bytes and `bytes` is a live, writable buffer of that size for the call.
-    let rc = unsafe {
-        ioctl(
-            file.as_raw_fd(),
-            abi::GUEST_IOC_PING as _,
-            bytes.as_mut_ptr(),
-        )
-    };
-    if rc < 0 {
-        return Err(Error::Ioctl(std::io::Error::last_os_error()));
-    }
+    Device::open(device).map_err(|e| Error::Open(device.to_path_buf(), e))
+}
+
+fn ping(device: PathBuf, cookie: u64) -> Result<HypercallResult, Error> {
+    let arg = open(&device)?
+        .ping(cookie)
+        .map_err(|e| Error::Ioctl("ping", e))?;
     Ok(HypercallResult {
         nr: abi::Opcode::Ping.hypercall_nr(),
         result: arg.result,
@@ -127,16 +176,167 @@ fn ping(device: PathBuf, cookie: u64) -> Result<HypercallResult, Error> {
     })
 }
 
-extern "C" {
-    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+/// The bytes `selftest hash` sends: anything not constant will do.
+fn input_byte(i: usize) -> u8 {
+    (i.wrapping_mul(13) + 5) as u8
+}
+
+fn run_selftest(
+    device: PathBuf,
+    func: SelftestFunc,
+    len: u64,
+    count: u32,
+) -> Result<SelftestResult, Error> {
+    let dev = open(&device)?;
+    let handle = dev
+        .bind(selftest::NAME, selftest::VERSION)
+        .map_err(|e| Error::Ioctl("bind", e))?;
+    let (code, write) = match func {
+        SelftestFunc::Null => (selftest::FUNC_NULL, false),
+        SelftestFunc::Hash => (selftest::FUNC_HASH, false),
+        SelftestFunc::Fill => (selftest::FUNC_FILL, true),
+    };
+    let mut buf: Vec<u8> = (0..len as usize).map(input_byte).collect();
+    let start = Instant::now();
+    let mut result = 0;
+    for _ in 0..count {
+        result = dev
+            .perform(handle, code, &mut buf, write)
+            .map_err(|e| Error::Ioctl("perform", e))?;
+    }
+    let ns_per_call = (start.elapsed().as_nanos() / u128::from(count.max(1))) as u64;
+    dev.unbind(handle).map_err(|e| Error::Ioctl("unbind", e))?;
+    let ok = match func {
+        SelftestFunc::Null => result == 0,
+        SelftestFunc::Hash => {
+            let input: Vec<u8> = (0..len as usize).map(input_byte).collect();
+            result == selftest::hash_result(selftest::hash_more(selftest::HASH_START, &input))
+        }
+        SelftestFunc::Fill => {
+            result == len as i64
+                && buf
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &b)| b == selftest::pattern(i as u64))
+        }
+    };
+    Ok(SelftestResult {
+        result,
+        ok,
+        calls: count,
+        ns_per_call,
+    })
+}
+
+fn parse_number(s: &str) -> Result<u64, String> {
+    parse_u64(s).ok_or_else(|| format!("'{s}' is not a decimal or 0x-prefixed number"))
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// Encodes `GPA:LEN[:w|:FLAGS],...` as a segment list.
+fn segment_payload(list: &str) -> Result<Vec<u8>, Error> {
+    let bad = || Error::BadPayload("segments", list.to_string());
+    let mut out = Vec::new();
+    for item in list.split(',') {
+        let mut parts = item.split(':');
+        let gpa = parts.next().and_then(parse_u64).ok_or_else(bad)?;
+        let len = parts.next().and_then(parse_u64).ok_or_else(bad)?;
+        // Numeric flags are passed through unchecked, for tests of the host.
+        let flags = match parts.next() {
+            None => 0,
+            Some("w") => abi::SEG_WRITE,
+            Some(n) => parse_u64(n)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(bad)?,
+        };
+        let seg = abi::Segment {
+            gpa,
+            len: u32::try_from(len).map_err(|_| bad())?,
+            flags,
+        };
+        out.extend_from_slice(seg.as_bytes());
+    }
+    Ok(out)
+}
+
+/// Encodes `NAME:VERSION` as a bind request (the name is not checked, so
+/// that bad names reach the host).
+fn bind_payload(spec: &str) -> Result<Vec<u8>, Error> {
+    let bad = || Error::BadPayload("bind-request", spec.to_string());
+    let (name, version) = spec.rsplit_once(':').ok_or_else(bad)?;
+    let mut raw = [0u8; abi::SERVER_NAME_LEN];
+    raw.get_mut(..name.len())
+        .ok_or_else(bad)?
+        .copy_from_slice(name.as_bytes());
+    let req = abi::BindRequest {
+        name: raw,
+        version: version.parse().map_err(|_| bad())?,
+        flags: 0,
+    };
+    Ok(req.as_bytes().to_vec())
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
     let res = match cli.command {
         Command::Ping { cookie, device } => ping(device, cookie)?,
+        Command::Selftest {
+            func,
+            len,
+            count,
+            device,
+        } => {
+            let res = run_selftest(device, func, len, count)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&res)?);
+            } else {
+                let verdict = if res.ok { "ok" } else { "WRONG" };
+                println!(
+                    "{} ({verdict}, {} ns per call)",
+                    res.result, res.ns_per_call
+                );
+            }
+            return Ok(());
+        }
+        Command::Raw {
+            opcode,
+            args,
+            bind_request,
+            segments,
+            payload_arg,
+            device,
+        } => {
+            let opcode = u32::try_from(opcode)
+                .ok()
+                .filter(|&op| u64::from(op) < abi::HC_COUNT)
+                .ok_or(Error::OpcodeRange(opcode))?;
+            let mut regs = [0u64; 4];
+            regs[..args.len()].copy_from_slice(&args);
+            let payload = match (bind_request, segments) {
+                (Some(b), _) => bind_payload(&b)?,
+                (None, Some(s)) => segment_payload(&s)?,
+                (None, None) => Vec::new(),
+            };
+            let dev = open(&device)?;
+            let result = dev
+                .hypercall(opcode, regs, &payload, payload_arg)
+                .map_err(|e| Error::Ioctl("hypercall", e))?;
+            let insn = dev.ping(0).map(|p| p.insn).unwrap_or(0);
+            HypercallResult {
+                nr: abi::HC_BASE + u64::from(opcode),
+                result,
+                meaning: meaning(result),
+                insn: insn_name(insn),
+            }
+        }
         Command::Hypercall { opcode, args } => {
             if u64::from(opcode) >= abi::HC_COUNT {
-                return Err(Error::OpcodeRange(opcode));
+                return Err(Error::OpcodeRange(opcode.into()));
             }
             let mut regs = [0u64; 4];
             regs[..args.len()].copy_from_slice(&args);

@@ -9,7 +9,8 @@ l2_shared guest || fail "the shared L2 guest boots"
 
 check "guest-rvmrpc loads in L2" l2 guest insmod /covmm/guest_rvmrpc.ko
 [ "$FLAVOR" = debug ] && kunit_results covmm_guest_ping guest
-check_match "guest-rvmrpc sees the host's ABI" 'host-vmrpc ABI 1\.0' "$(l2 guest dmesg)"
+abi=$(sed -n 's/^#define COVMM_ABI_\(MAJOR\|MINOR\) //p' "$REPO/include/uapi/linux/covmm.h" | paste -sd.)
+check_match "guest-rvmrpc sees the host's ABI ($abi)" "host-vmrpc ABI ${abi//./\\.}([^0-9]|$)" "$(l2 guest dmesg)"
 
 out=$(l2 guest covmm-guest ping --json)
 check_match "first ping returns the per-VM counter 1" '"result":1,' "$out"
