@@ -51,7 +51,7 @@ check: deps
 
 fmt:
 	cd tools && cargo fmt --all
-	rustfmt --edition 2021 --config-path tools/rustfmt.toml */*.rs
+	rustfmt --edition 2021 --config-path tools/rustfmt.toml */*.rs samples/*/*.rs
 
 clippy:
 	cd tools && cargo clippy --all-targets -- -D warnings

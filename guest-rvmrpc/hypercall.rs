@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Hypercall layer of guest-rvmrpc: the only file of the module with `unsafe`.
+//! Hypercall layer of guest-rvmrpc: the only file of the module with `unsafe`,
+//! including the exported C API of `include/covmm/guest.h`.
 //!
 //! C header: [`arch/x86/include/asm/kvm_para.h`](srctree/arch/x86/include/asm/kvm_para.h);
 //! the C side is `hypercall_glue.c`. The instruction is the one the kernel's
@@ -12,6 +13,7 @@ use core::ptr;
 use kernel::prelude::*;
 
 use crate::abi::{self, Opcode};
+use crate::vmrpc::{self, Buf, Handle};
 
 mod raw {
     use kernel::prelude::*;
@@ -106,4 +108,118 @@ pub(crate) fn guest_phys(byte: &u8) -> u64 {
 pub(crate) fn caller_may_rawio() -> bool {
     // SAFETY: `capable()` only inspects the current task's credentials.
     unsafe { raw::covmm_guest_capable_rawio() }
+}
+
+// The exported C API (include/covmm/guest.h).
+
+/// `struct covmm_buf`.
+#[repr(C)]
+struct CovmmBuf {
+    addr: *mut c_void,
+    len: usize,
+    writable: bool,
+}
+
+fn to_c(r: Result<i64>) -> c_long {
+    match r {
+        Ok(v) => v as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// `covmm_vmrpc_bind()`.
+///
+/// # Safety
+///
+/// `name` must be a NUL-terminated string and `handle` writable.
+#[no_mangle]
+unsafe extern "C" fn covmm_vmrpc_bind(
+    name: *const c_char,
+    version: u32,
+    handle: *mut u64,
+) -> c_int {
+    if name.is_null() || handle.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: per the contract, `name` is NUL-terminated.
+    let name = unsafe { CStr::from_char_ptr(name) };
+    let bound = Hypervisor::detect().and_then(|hv| vmrpc::bind(hv, name.to_bytes(), version));
+    match bound {
+        Ok(h) => {
+            // SAFETY: per the contract, `handle` is writable.
+            unsafe { handle.write(h.0) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `covmm_vmrpc_unbind()`.
+#[no_mangle]
+extern "C" fn covmm_vmrpc_unbind(handle: u64) -> c_int {
+    match Hypervisor::detect().and_then(|hv| vmrpc::unbind(hv, Handle(handle))) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `covmm_vmrpc_perform()`.
+///
+/// # Safety
+///
+/// `bufs` must point to `nbufs` descriptors, each naming kernel memory valid
+/// (and, if writable, not otherwise referenced) for the call.
+#[no_mangle]
+unsafe extern "C" fn covmm_vmrpc_perform(
+    handle: u64,
+    func: u32,
+    bufs: *const CovmmBuf,
+    nbufs: c_uint,
+) -> c_long {
+    let perform = || -> Result<i64> {
+        let hv = Hypervisor::detect()?;
+        let descs: &[CovmmBuf] = match nbufs {
+            0 => &[],
+            // SAFETY: per the contract, `bufs` holds `nbufs` descriptors.
+            n => unsafe { core::slice::from_raw_parts(bufs, n as usize) },
+        };
+        let mut list = KVec::with_capacity(descs.len(), GFP_KERNEL)?;
+        for d in descs {
+            let buf = match (d.len, d.writable) {
+                (0, _) => Buf::In(&[]),
+                // SAFETY: per the contract, the memory is valid for the call
+                // and, if writable, referenced by nothing else meanwhile.
+                (n, true) => {
+                    Buf::InOut(unsafe { core::slice::from_raw_parts_mut(d.addr.cast(), n) })
+                }
+                // SAFETY: as above.
+                (n, false) => Buf::In(unsafe { core::slice::from_raw_parts(d.addr.cast(), n) }),
+            };
+            list.push(buf, GFP_KERNEL)?;
+        }
+        vmrpc::perform_kernel(hv, Handle(handle), func, &mut list)
+    };
+    to_c(perform())
+}
+
+/// `covmm_vmrpc_perform_kernel()`.
+///
+/// # Safety
+///
+/// `arg` must be kernel memory valid for `len` bytes and not otherwise
+/// referenced during the call.
+#[no_mangle]
+unsafe extern "C" fn covmm_vmrpc_perform_kernel(
+    handle: u64,
+    func: u32,
+    arg: *mut c_void,
+    len: usize,
+) -> c_long {
+    let buf = CovmmBuf {
+        addr: arg,
+        len,
+        writable: true,
+    };
+    // SAFETY: one descriptor, valid per the contract.
+    unsafe { covmm_vmrpc_perform(handle, func, &buf, 1) }
 }

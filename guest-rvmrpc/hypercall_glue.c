@@ -13,6 +13,13 @@
 #include <asm/cpufeature.h>
 
 #include "hypercall_glue.h"
+#include "../include/covmm/guest.h"
+
+/* The VMRPC client API, implemented in Rust (hypercall.rs). */
+EXPORT_SYMBOL_GPL(covmm_vmrpc_bind);
+EXPORT_SYMBOL_GPL(covmm_vmrpc_unbind);
+EXPORT_SYMBOL_GPL(covmm_vmrpc_perform);
+EXPORT_SYMBOL_GPL(covmm_vmrpc_perform_kernel);
 
 long covmm_guest_hypercall4(unsigned int nr, unsigned long a0, unsigned long a1,
 			    unsigned long a2, unsigned long a3)

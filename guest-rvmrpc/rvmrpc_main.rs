@@ -177,7 +177,11 @@ impl GuestDevice {
         let (mut reader, mut back) = user.reader_writer();
         reader.read_slice(&mut buf)?;
         let write = req.flags & abi::PERFORM_WRITE != 0;
-        let mut bufs = [if write { Buf::InOut(&mut buf) } else { Buf::In(&buf) }];
+        let mut bufs = [if write {
+            Buf::InOut(&mut buf)
+        } else {
+            Buf::In(&buf)
+        }];
         req.result = vmrpc::perform_kernel(self.hv, Handle(req.handle), req.func, &mut bufs)?;
         if write {
             back.write_slice(&buf)?;
@@ -193,7 +197,9 @@ impl GuestDevice {
             return Err(EPERM);
         }
         let (mut req, mut writer) = read_arg::<GuestHypercall>(arg)?;
-        let op = u32::try_from(req.op).ok().filter(|&op| u64::from(op) < abi::HC_COUNT);
+        let op = u32::try_from(req.op)
+            .ok()
+            .filter(|&op| u64::from(op) < abi::HC_COUNT);
         let op = op.ok_or(EINVAL)?;
         if req.payload_len > abi::GUEST_HYPERCALL_PAYLOAD_MAX || req.payload_arg > 3 {
             return Err(EINVAL);

@@ -4,13 +4,15 @@
 //! kernel buffers, unbind.
 //!
 //! Callers pass ordinary kernel memory (kmalloc, vmalloc, the stack, spanning
-//! pages or not). This file turns it into the guest-physical [`Segment`] list
-//! the hypercall ABI wants, one segment per physically contiguous run.
+//! pages or not): the request, and any buffer it points to that the server
+//! should reach. This file turns them into the descriptor block the hypercall
+//! ABI wants: a [`CallDesc`] naming the request, followed by one [`Segment`]
+//! per run of memory that is contiguous both virtually and physically.
 
 use kernel::prelude::*;
 use zerocopy::IntoBytes;
 
-use crate::abi::{self, Opcode, Segment};
+use crate::abi::{self, CallDesc, Opcode, Segment};
 use crate::hypercall::{guest_phys, Hypervisor};
 
 /// Guest page size; segments are built page by page.
@@ -40,7 +42,14 @@ fn result(rax: i64) -> Result<i64> {
 /// Binds to the host server `name`, `version`.
 pub(crate) fn bind(hv: Hypervisor, name: &[u8], version: u32) -> Result<Handle> {
     let name = abi::encode_server_name(name).ok_or(EINVAL)?;
-    let req = KBox::new(abi::BindRequest { name, version, flags: 0 }, GFP_KERNEL)?;
+    let req = KBox::new(
+        abi::BindRequest {
+            name,
+            version,
+            flags: 0,
+        },
+        GFP_KERNEL,
+    )?;
     // kmalloc memory is physically contiguous, so one address describes it.
     let gpa = guest_phys(&req.as_bytes()[0]);
     let handle = result(hv.call(Opcode::Bind, [gpa, 0, 0, 0]))?;
@@ -52,53 +61,110 @@ pub(crate) fn unbind(hv: Hypervisor, handle: Handle) -> Result {
     result(hv.call(Opcode::Unbind, [handle.0, 0, 0, 0])).map(|_| ())
 }
 
-/// Appends the segments behind `bytes` to `segs`, merging physically
-/// adjacent pages.
-fn describe(segs: &mut KVec<Segment>, bytes: &[u8], flags: u32) -> Result {
-    let mut at = 0;
-    while at < bytes.len() {
-        let gpa = guest_phys(&bytes[at]);
-        let n = (PAGE_SIZE - (gpa as usize % PAGE_SIZE)).min(bytes.len() - at);
-        match segs.last_mut() {
-            Some(last)
-                if last.flags == flags
-                    && last.gpa + u64::from(last.len) == gpa
-                    && u64::from(last.len) + n as u64 <= u64::from(u32::MAX) =>
-            {
-                last.len += n as u32;
-            }
-            _ => {
-                if segs.len() == abi::MAX_SEGMENTS {
-                    return Err(E2BIG);
-                }
-                segs.push(Segment { gpa, len: n as u32, flags }, GFP_KERNEL)?;
-            }
-        }
-        at += n;
-    }
-    Ok(())
+/// Segments under construction: the last one stays open for merging.
+struct Map {
+    block: KVec<u8>,
+    open: Option<Segment>,
+    count: usize,
 }
 
-/// Calls function `func` of the server behind `handle`. The server sees the
-/// buffers one after the other as a single argument, and may write only the
-/// [`Buf::InOut`] ones. Returns what the server returned.
+impl Map {
+    fn new(desc: CallDesc) -> Result<Self> {
+        let size = size_of::<CallDesc>() + abi::MAX_SEGMENTS * size_of::<Segment>();
+        let mut block = KVec::with_capacity(size, GFP_KERNEL)?;
+        block.extend_from_slice(desc.as_bytes(), GFP_KERNEL)?;
+        Ok(Self {
+            block,
+            open: None,
+            count: 0,
+        })
+    }
+
+    fn flush(&mut self) -> Result {
+        if let Some(seg) = self.open.take() {
+            if self.count == abi::MAX_SEGMENTS {
+                return Err(E2BIG);
+            }
+            // Within the capacity reserved in `new`: no allocation.
+            self.block.extend_from_slice(seg.as_bytes(), GFP_KERNEL)?;
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds the memory behind `bytes`, page by page.
+    fn add(&mut self, bytes: &[u8], flags: u32) -> Result {
+        let mut at = 0;
+        while at < bytes.len() {
+            let gva = bytes[at..].as_ptr() as u64;
+            let gpa = guest_phys(&bytes[at]);
+            let n = (PAGE_SIZE - (gpa as usize % PAGE_SIZE)).min(bytes.len() - at);
+            match &mut self.open {
+                Some(last)
+                    if last.flags == flags
+                        && last.gpa + u64::from(last.len) == gpa
+                        && last.gva + u64::from(last.len) == gva
+                        && u64::from(last.len) + n as u64 <= u64::from(u32::MAX) =>
+                {
+                    last.len += n as u32;
+                }
+                _ => {
+                    self.flush()?;
+                    self.open = Some(Segment {
+                        gva,
+                        gpa,
+                        len: n as u32,
+                        flags,
+                    });
+                }
+            }
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// The finished block and its segment count.
+    fn finish(mut self) -> Result<(KVec<u8>, usize)> {
+        self.flush()?;
+        Ok((self.block, self.count))
+    }
+}
+
+/// Calls function `func` of the server behind `handle`. `bufs[0]` is the
+/// request: the server gets its address and length. The server may reach
+/// every buffer in `bufs` by guest address (so the request may point into
+/// the others), and may write only the [`Buf::InOut`] ones. Returns what the
+/// server returned.
 pub(crate) fn perform_kernel(
     hv: Hypervisor,
     handle: Handle,
     func: u32,
     bufs: &mut [Buf<'_>],
 ) -> Result<i64> {
-    let mut segs = KVec::with_capacity(abi::MAX_SEGMENTS, GFP_KERNEL)?;
+    let request = match bufs.first() {
+        Some(Buf::In(b)) => CallDesc {
+            arg: b.as_ptr() as u64,
+            arg_len: b.len() as u64,
+        },
+        Some(Buf::InOut(b)) => CallDesc {
+            arg: b.as_ptr() as u64,
+            arg_len: b.len() as u64,
+        },
+        None => CallDesc::default(),
+    };
+    let mut map = Map::new(request)?;
     for buf in bufs.iter() {
         match buf {
-            Buf::In(b) => describe(&mut segs, b, 0)?,
-            Buf::InOut(b) => describe(&mut segs, b, abi::SEG_WRITE)?,
+            Buf::In(b) => map.add(b, 0)?,
+            Buf::InOut(b) => map.add(b, abi::SEG_WRITE)?,
         }
     }
-    // The list is kmalloc'ed (at most 4 KiB), so it is physically contiguous.
-    let list = segs.as_slice().as_bytes().first().map_or(0, guest_phys);
+    let (block, count) = map.finish()?;
+    // kmalloc memory (at most 6 KiB here) is physically contiguous, so one
+    // address describes the whole block.
+    let gpa = guest_phys(&block[0]);
     result(hv.call(
         Opcode::Perform,
-        [handle.0, u64::from(func), list, segs.len() as u64],
+        [handle.0, u64::from(func), gpa, count as u64],
     ))
 }

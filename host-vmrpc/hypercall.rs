@@ -10,7 +10,7 @@
 use kernel::prelude::*;
 use zerocopy::{FromZeros, IntoBytes};
 
-use crate::abi::{self, Opcode, Route, Segment};
+use crate::abi::{self, CallDesc, Opcode, Route, Segment};
 use crate::kvm::{guest_errno, Vcpu};
 use crate::server::CallContext;
 use crate::Host;
@@ -55,35 +55,52 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64
     }
 }
 
-/// `Perform`: RBX handle, RCX function, RDX segment list address, RSI count.
+/// `Perform`: RBX handle, RCX function, RDX descriptor block address, RSI
+/// segment count.
 fn perform(host: &Host, vcpu: &Vcpu<'_>, args: [u64; 4]) -> Result<i64> {
-    let [handle, func, list, count] = args;
+    let [handle, func, block, count] = args;
     let func = u32::try_from(func).map_err(|_| EINVAL)?;
     let count = usize::try_from(count)
         .ok()
         .filter(|&n| n <= abi::MAX_SEGMENTS)
         .ok_or(E2BIG)?;
-    // The handle first: a VM without bindings learns nothing else.
+    // The handle before the block: a VM learns nothing about its memory
+    // through a handle it does not hold.
     let vm = host.vms.vm_for(vcpu)?;
     let server = vm.server(handle)?;
 
-    let mut segs = KVec::from_elem(Segment::default(), count, GFP_KERNEL)?;
     let memory = vcpu.memory();
+    let mut desc = CallDesc::new_zeroed();
+    memory.read(block, desc.as_mut_bytes())?;
+    let mut segs = KVec::from_elem(Segment::default(), count, GFP_KERNEL)?;
+    let list = block
+        .checked_add(size_of::<CallDesc>() as u64)
+        .ok_or(EFAULT)?;
     memory.read(list, segs.as_mut_slice().as_mut_bytes())?;
-    let seg_err = |e: abi::SegmentError| Error::from_errno(-(e.errno() as i32));
-    let len = abi::check_segments(&segs).map_err(seg_err)?;
-    let mut ranges = KVec::with_capacity(count, GFP_KERNEL)?;
-    for seg in segs.iter() {
-        ranges.push((seg.gpa, seg.gpa + u64::from(seg.len)), GFP_KERNEL)?;
-    }
-    abi::check_disjoint(&mut ranges).map_err(seg_err)?;
+    check_map(&segs)?;
 
-    let mut ctx = CallContext::new(memory, &segs, len);
-    match server.call(&mut ctx, func)? {
+    let mut ctx = CallContext::new(memory, &segs, vm.owner_pid());
+    match server.call(&mut ctx, func, desc.arg, desc.arg_len)? {
         // A result the guest would read as an errno is a server bug.
         r if r < 0 => Err(EIO),
         r => Ok(r),
     }
+}
+
+/// Checks a call's segments: each on its own, then that no two share a
+/// guest-physical or a guest virtual byte.
+fn check_map(segs: &[Segment]) -> Result {
+    let seg_err = |e: abi::SegmentError| Error::from_errno(-(e.errno() as i32));
+    abi::check_segments(segs).map_err(seg_err)?;
+    let mut ranges = KVec::with_capacity(segs.len(), GFP_KERNEL)?;
+    for seg in segs {
+        ranges.push((seg.gpa, seg.gpa + u64::from(seg.len)), GFP_KERNEL)?;
+    }
+    abi::check_disjoint(&mut ranges).map_err(seg_err)?;
+    for (range, seg) in ranges.iter_mut().zip(segs) {
+        *range = (seg.gva, seg.gva + u64::from(seg.len));
+    }
+    abi::check_disjoint(&mut ranges).map_err(seg_err)
 }
 
 #[cfg(CONFIG_KUNIT)]

@@ -14,7 +14,9 @@
 //! - [`MmWatch`], an mmu_notifier whose `release` tells [`Host`] that a VMM
 //!   process has gone;
 //! - [`Workqueue`], a workqueue owned by the module;
-//! - [`Registration`], the hypercall hook itself.
+//! - [`Registration`], the hypercall hook itself;
+//! - the exported C API of `include/covmm/host.h`, through which other
+//!   modules register VMRPC servers ([`ForeignDispatch`]).
 //!
 //! # Teardown
 //!
@@ -49,6 +51,7 @@ use kernel::{
 };
 
 use crate::abi;
+use crate::server::{CallContext, Dispatch, Server};
 use crate::Host;
 
 /// Opaque stand-ins for C structs that `kernel::bindings` does not have.
@@ -100,8 +103,11 @@ mod raw {
         ) -> *mut bindings::mmu_notifier;
         pub(crate) fn covmm_alloc_workqueue(name: *const c_char)
             -> *mut bindings::workqueue_struct;
-        pub(crate) fn covmm_gfn_to_slot(vcpu: *mut kvm_vcpu, gfn: u64, out: *mut covmm_slot)
-            -> c_int;
+        pub(crate) fn covmm_gfn_to_slot(
+            vcpu: *mut kvm_vcpu,
+            gfn: u64,
+            out: *mut covmm_slot,
+        ) -> c_int;
         pub(crate) fn covmm_slot_mark_dirty(slot: *mut covmm_slot, gfn: u64);
         // Exported by KVM (EXPORT_SYMBOL_GPL). Linking to them also makes this
         // module depend on kvm.ko, so kvm.ko cannot be unloaded while hooked.
@@ -291,6 +297,12 @@ impl GuestMemory<'_> {
             }
             Ok(())
         })
+    }
+
+    /// The address of guest-physical `gpa` in the VMM process.
+    pub(crate) fn hva(&self, gpa: u64, write: bool) -> Result<usize> {
+        let frame = self.frame(gpa / PAGE_SIZE, write)?;
+        Ok(frame.slot.hva + (gpa % PAGE_SIZE) as usize)
     }
 }
 
@@ -525,3 +537,201 @@ pub(crate) fn guest_errno(e: Error) -> i64 {
 
 /// Keeps `ARef` in the public vocabulary of this layer.
 pub(crate) type KvmRef = ARef<Kvm>;
+
+// The exported C API (include/covmm/host.h): VMRPC servers in other modules.
+
+/// `covmm_dispatch_fn`.
+type CDispatchFn = unsafe extern "C" fn(
+    call: *mut c_void,
+    private: *mut c_void,
+    func: u32,
+    arg: u64,
+    len: u64,
+) -> c_long;
+
+/// The dispatch function and private pointer of a server registered from C.
+///
+/// # Invariants
+///
+/// `func` and `private` stay valid until `covmm_server_unregister()` has
+/// returned for the server, which is after the last call (the registering
+/// module's promise in host.h).
+pub(crate) struct ForeignDispatch {
+    func: CDispatchFn,
+    private: *mut c_void,
+}
+
+// SAFETY: host.h requires dispatch functions to be callable from any vCPU
+// thread, concurrently; `private` is only handed back to them.
+unsafe impl Send for ForeignDispatch {}
+// SAFETY: as above.
+unsafe impl Sync for ForeignDispatch {}
+
+impl ForeignDispatch {
+    /// Calls the C dispatch function with `ctx` as its `struct covmm_call`.
+    pub(crate) fn call(
+        &self,
+        ctx: &mut CallContext<'_>,
+        func: u32,
+        arg: u64,
+        len: u64,
+    ) -> Result<i64> {
+        let call = ptr::from_mut(ctx).cast::<c_void>();
+        // SAFETY: the function and `private` are valid (type invariant; the
+        // server is live, which its caller checked under its SRCU). `call`
+        // points to `ctx`, which outlives the call, and the C side may use it
+        // only until it returns (host.h).
+        let r = unsafe { (self.func)(call, self.private, func, arg, len) };
+        match r {
+            r if r >= 0 => Ok(r),
+            r if r >= -c_long::from(bindings::MAX_ERRNO) => Err(Error::from_errno(r as c_int)),
+            _ => Err(EIO),
+        }
+    }
+}
+
+/// # Safety
+///
+/// `call` must be the pointer a dispatch function received, used during
+/// that call.
+unsafe fn call_context<'a>(call: *mut c_void) -> &'a CallContext<'a> {
+    // SAFETY: per the function's contract it points to a live `CallContext`.
+    unsafe { &*call.cast::<CallContext<'a>>() }
+}
+
+/// `covmm_server_register()`.
+///
+/// # Safety
+///
+/// `name` must be a NUL-terminated string; `dispatch` and `private` must
+/// stay valid until `covmm_server_unregister()` returns.
+#[no_mangle]
+unsafe extern "C" fn covmm_server_register(
+    name: *const c_char,
+    version: u32,
+    dispatch: Option<CDispatchFn>,
+    private: *mut c_void,
+) -> *mut c_void {
+    let register = || -> Result<*mut c_void> {
+        let host = active_host().ok_or(ESHUTDOWN)?;
+        let func = dispatch.ok_or(EINVAL)?;
+        if name.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the caller passes a NUL-terminated string.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        // INVARIANT: the caller keeps `func` and `private` valid (above).
+        let dispatch = Dispatch::Foreign(ForeignDispatch { func, private });
+        let server = Server::new(name.to_bytes(), version, dispatch)?;
+        host.servers.register(server.clone())?;
+        Ok(Arc::into_raw(server).cast_mut().cast())
+    };
+    register().unwrap_or_else(|e| e.to_ptr())
+}
+
+/// `covmm_server_unregister()`.
+///
+/// # Safety
+///
+/// `server` must be NULL, an ERR_PTR, or a pointer from
+/// `covmm_server_register()` not yet unregistered.
+#[no_mangle]
+unsafe extern "C" fn covmm_server_unregister(server: *mut c_void) {
+    if server.is_null() || (server as usize) >= (-(bindings::MAX_ERRNO as isize)) as usize {
+        return;
+    }
+    // SAFETY: per the contract, `server` came from `Arc::into_raw` in
+    // `covmm_server_register` and this is its only release.
+    let server = unsafe { Arc::<Server>::from_raw(server.cast::<Server>().cast_const()) };
+    // A server module depends on host_vmrpc, so the host is still there.
+    if let Some(host) = active_host() {
+        host.servers.unregister(&server);
+    }
+}
+
+/// `covmm_copy_from_guest()`.
+///
+/// # Safety
+///
+/// `call` as for [`call_context`]; `dst` must be writable for `len` bytes.
+#[no_mangle]
+unsafe extern "C" fn covmm_copy_from_guest(
+    call: *mut c_void,
+    dst: *mut c_void,
+    gva: u64,
+    len: usize,
+) -> c_int {
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: per the contract, `dst` is writable for `len` bytes and not
+    // otherwise referenced during the call.
+    let dst = unsafe { core::slice::from_raw_parts_mut(dst.cast::<u8>(), len) };
+    // SAFETY: per the contract.
+    let ctx = unsafe { call_context(call) };
+    to_c(ctx.copy_from_guest(dst, gva))
+}
+
+/// `covmm_copy_to_guest()`.
+///
+/// # Safety
+///
+/// `call` as for [`call_context`]; `src` must be readable for `len` bytes.
+#[no_mangle]
+unsafe extern "C" fn covmm_copy_to_guest(
+    call: *mut c_void,
+    gva: u64,
+    src: *const c_void,
+    len: usize,
+) -> c_int {
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: per the contract, `src` is readable for `len` bytes.
+    let src = unsafe { core::slice::from_raw_parts(src.cast::<u8>(), len) };
+    // SAFETY: per the contract.
+    let ctx = unsafe { call_context(call) };
+    to_c(ctx.copy_to_guest(gva, src))
+}
+
+/// `covmm_get_hva()`.
+///
+/// # Safety
+///
+/// `call` as for [`call_context`]; `hva` must be writable.
+#[no_mangle]
+unsafe extern "C" fn covmm_get_hva(
+    call: *mut c_void,
+    gva: u64,
+    write: bool,
+    hva: *mut usize,
+) -> c_int {
+    // SAFETY: per the contract.
+    let ctx = unsafe { call_context(call) };
+    match ctx.get_hva(gva, write) {
+        Ok(addr) => {
+            // SAFETY: per the contract, `hva` is writable.
+            unsafe { hva.write(addr) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `covmm_call_vm_pid()`.
+///
+/// # Safety
+///
+/// `call` as for [`call_context`].
+#[no_mangle]
+unsafe extern "C" fn covmm_call_vm_pid(call: *mut c_void) -> bindings::pid_t {
+    // SAFETY: per the contract.
+    unsafe { call_context(call) }.vm_pid()
+}
+
+fn to_c(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}

@@ -20,6 +20,15 @@
 #include <linux/workqueue.h>
 
 #include "kvm_glue.h"
+#include "../include/covmm/host.h"
+
+/* The VMRPC server API, implemented in Rust (kvm.rs). */
+EXPORT_SYMBOL_GPL(covmm_server_register);
+EXPORT_SYMBOL_GPL(covmm_server_unregister);
+EXPORT_SYMBOL_GPL(covmm_copy_from_guest);
+EXPORT_SYMBOL_GPL(covmm_copy_to_guest);
+EXPORT_SYMBOL_GPL(covmm_get_hva);
+EXPORT_SYMBOL_GPL(covmm_call_vm_pid);
 
 static int covmm_hc_replacement(struct kvm_vcpu *vcpu, int cpl,
 				int (*complete_hypercall)(struct kvm_vcpu *))

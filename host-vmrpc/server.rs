@@ -4,50 +4,96 @@
 //! version, the context a server's dispatch function gets for one call, and
 //! CoVMM's own `covmm.selftest` server.
 //!
-//! A call's argument is the list of guest-physical segments the guest passed
-//! (see `Segment` in the ABI). The server sees it as one buffer, addressed by
-//! offset from 0, through [`CallContext::copy_from_guest`] and
-//! [`CallContext::copy_to_guest`]; every access is bounded by the buffer and
-//! resolved through the VM's memslots.
+//! A server's dispatch function gets the request's guest address and length
+//! as the guest gave them, and reaches guest memory by guest address through
+//! [`CallContext::copy_from_guest`] and [`CallContext::copy_to_guest`], so
+//! pointers inside a request work. Each access is resolved through the call's
+//! segments (the guest memory the guest chose to expose to this call) and the
+//! VM's memslots; anything else is `EFAULT`.
+//!
+//! Servers come from host-vmrpc itself or from other modules, through the
+//! exported C API (`include/covmm/host.h`, implemented in `kvm.rs`). When a
+//! server is unregistered, guests that are bound keep their handles, but
+//! their calls fail with `ESHUTDOWN`; calls already running finish first.
 //!
 //! Lock order: the registry's mutex is taken only by bind and by
 //! (un)registration, never on the call path.
 
 use kernel::{
-    new_mutex,
+    new_mutex, new_srcu,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{
+            ordering::{Acquire, Release},
+            Atomic,
+        },
+        Arc, Mutex, Srcu,
+    },
 };
 
 use crate::abi::{self, Segment};
-use crate::kvm::GuestMemory;
+use crate::kvm::{ForeignDispatch, GuestMemory};
 
-/// A server's dispatch function: `(context, function) -> result`. The
-/// argument buffer is `0..ctx.arg_len()`. A non-negative result goes to the
-/// guest as is; an error goes as its negated errno.
-pub(crate) type Dispatch = fn(&mut CallContext<'_>, u32) -> Result<i64>;
+/// How a server handles a call: `(context, function, request address,
+/// request length) -> result`. The address and length are the guest's, not
+/// yet checked. A non-negative result goes to the guest as is; an error goes
+/// as its negated errno.
+pub(crate) enum Dispatch {
+    /// A server inside host-vmrpc.
+    Native(fn(&mut CallContext<'_>, u32, u64, u64) -> Result<i64>),
+    /// A server registered by another module through the C API.
+    Foreign(ForeignDispatch),
+}
 
 /// A named, versioned host server.
+#[pin_data]
 pub(crate) struct Server {
     name: [u8; abi::SERVER_NAME_LEN],
     version: u32,
     dispatch: Dispatch,
+    /// Cleared by [`ServerRegistry::unregister`]; no call starts afterwards.
+    live: Atomic<bool>,
+    /// Held by every call; unregistration waits for it.
+    #[pin]
+    calls: Srcu,
 }
 
 impl Server {
     /// A server called `name` (see [`abi::server_name`] for what is allowed).
     pub(crate) fn new(name: &[u8], version: u32, dispatch: Dispatch) -> Result<Arc<Self>> {
         let name = abi::encode_server_name(name).ok_or(EINVAL)?;
-        Ok(Arc::new(Server { name, version, dispatch }, GFP_KERNEL)?)
+        Arc::pin_init(
+            try_pin_init!(Server {
+                name,
+                version,
+                dispatch,
+                live: Atomic::new(true),
+                calls <- new_srcu!("covmm_server_calls"),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     fn matches(&self, name: &[u8; abi::SERVER_NAME_LEN], version: u32) -> bool {
         self.name == *name && self.version == version
     }
 
-    /// Runs one call.
-    pub(crate) fn call(&self, ctx: &mut CallContext<'_>, func: u32) -> Result<i64> {
-        (self.dispatch)(ctx, func)
+    /// Runs one call, unless the server has been unregistered.
+    pub(crate) fn call(
+        &self,
+        ctx: &mut CallContext<'_>,
+        func: u32,
+        arg: u64,
+        len: u64,
+    ) -> Result<i64> {
+        let _call = self.calls.read_lock();
+        if !self.live.load(Acquire) {
+            return Err(ESHUTDOWN);
+        }
+        match &self.dispatch {
+            Dispatch::Native(f) => f(ctx, func, arg, len),
+            Dispatch::Foreign(f) => f.call(ctx, func, arg, len),
+        }
     }
 }
 
@@ -68,11 +114,29 @@ impl ServerRegistry {
     /// Adds `server`; `EEXIST` if one with the same name and version exists.
     pub(crate) fn register(&self, server: Arc<Server>) -> Result {
         let mut servers = self.servers.lock();
-        if servers.iter().any(|s| s.matches(&server.name, server.version)) {
+        if servers
+            .iter()
+            .any(|s| s.matches(&server.name, server.version))
+        {
             return Err(EEXIST);
         }
         servers.push(server, GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// Removes `server`: no new binds, later calls get `ESHUTDOWN`, and calls
+    /// in flight have returned when this does.
+    pub(crate) fn unregister(&self, server: &Arc<Server>) {
+        {
+            let mut servers = self.servers.lock();
+            if let Some(i) = servers.iter().position(|s| Arc::ptr_eq(s, server)) {
+                // Dropped after the guard: never the last reference, since the
+                // caller holds one.
+                let _ = servers.remove(i);
+            }
+        }
+        server.live.store(false, Release);
+        server.calls.synchronize();
     }
 
     /// The server a guest's [`abi::BindRequest`] names.
@@ -90,50 +154,58 @@ impl ServerRegistry {
     }
 }
 
-/// What a server may do during one call: reach the call's argument buffer.
+/// What a server may do during one call: reach the guest memory the call
+/// exposes.
 pub(crate) struct CallContext<'a> {
     memory: GuestMemory<'a>,
     segs: &'a [Segment],
-    len: u64,
+    vm_pid: i32,
 }
 
 impl<'a> CallContext<'a> {
-    /// A context over `segs`, which [`abi::check_segments`] and
-    /// [`abi::check_disjoint`] accepted with total length `len`.
-    pub(crate) fn new(memory: GuestMemory<'a>, segs: &'a [Segment], len: u64) -> Self {
-        Self { memory, segs, len }
-    }
-
-    /// Length of the argument buffer.
-    pub(crate) fn arg_len(&self) -> u64 {
-        self.len
-    }
-
-    fn check(&self, offset: u64, len: usize) -> Result {
-        if abi::range_fits(offset, len as u64, self.len) {
-            Ok(())
-        } else {
-            Err(EFAULT)
+    /// A context over `segs`, which the hypercall layer has checked.
+    pub(crate) fn new(memory: GuestMemory<'a>, segs: &'a [Segment], vm_pid: i32) -> Self {
+        Self {
+            memory,
+            segs,
+            vm_pid,
         }
     }
 
-    /// Copies `dst.len()` bytes at `offset` of the argument into `dst`.
-    pub(crate) fn copy_from_guest(&self, dst: &mut [u8], offset: u64) -> Result {
-        self.check(offset, dst.len())?;
+    /// The pid of the calling VM's VMM process.
+    pub(crate) fn vm_pid(&self) -> i32 {
+        self.vm_pid
+    }
+
+    /// The address of guest byte `gva` in the VMM process, which is the
+    /// current process during the call.
+    pub(crate) fn get_hva(&self, gva: u64, write: bool) -> Result<usize> {
+        let chunk = abi::resolve(self.segs, gva, 1)
+            .next()
+            .flatten()
+            .ok_or(EFAULT)?;
+        if write && !chunk.writable {
+            return Err(EFAULT);
+        }
+        self.memory.hva(chunk.gpa, write)
+    }
+
+    /// Copies `dst.len()` bytes at guest address `gva` into `dst`.
+    pub(crate) fn copy_from_guest(&self, dst: &mut [u8], gva: u64) -> Result {
         let mut done = 0;
-        for chunk in abi::chunks(self.segs, offset, dst.len() as u64) {
+        for chunk in abi::resolve(self.segs, gva, dst.len() as u64) {
             let chunk = chunk.ok_or(EFAULT)?;
-            self.memory.read(chunk.gpa, &mut dst[done..done + chunk.len])?;
+            self.memory
+                .read(chunk.gpa, &mut dst[done..done + chunk.len])?;
             done += chunk.len;
         }
         Ok(())
     }
 
-    /// Copies `src` to `offset` of the argument, which must lie in segments
-    /// the guest marked writable (`EFAULT` otherwise, before any byte moves).
-    pub(crate) fn copy_to_guest(&self, offset: u64, src: &[u8]) -> Result {
-        self.check(offset, src.len())?;
-        let chunks = abi::chunks(self.segs, offset, src.len() as u64);
+    /// Copies `src` to guest address `gva`, which must lie in segments the
+    /// guest marked writable (`EFAULT` otherwise, before any byte moves).
+    pub(crate) fn copy_to_guest(&self, gva: u64, src: &[u8]) -> Result {
+        let chunks = abi::resolve(self.segs, gva, src.len() as u64);
         if chunks.clone().any(|c| !c.is_some_and(|c| c.writable)) {
             return Err(EFAULT);
         }
@@ -150,21 +222,27 @@ impl<'a> CallContext<'a> {
 /// functions are defined in the ABI's `selftest` module).
 pub(crate) mod selftest {
     use super::*;
-    use crate::abi::selftest::*;
+    use crate::abi::{selftest::*, MAX_CALL_BYTES};
 
     /// Bytes moved per step of a bulk function.
     const STEP: usize = 4096;
 
-    fn dispatch(ctx: &mut CallContext<'_>, func: u32) -> Result<i64> {
+    fn dispatch(ctx: &mut CallContext<'_>, func: u32, arg: u64, len: u64) -> Result<i64> {
+        if !matches!(func, FUNC_NULL | FUNC_HASH | FUNC_FILL) {
+            return Err(EOPNOTSUPP);
+        }
+        if func != FUNC_NULL && (len > MAX_CALL_BYTES || arg.checked_add(len).is_none()) {
+            return Err(EFAULT);
+        }
         match func {
             FUNC_NULL => Ok(0),
             FUNC_HASH => {
                 let mut buf = KVec::from_elem(0u8, STEP, GFP_KERNEL)?;
                 let mut hash = HASH_START;
                 let mut at = 0;
-                while at < ctx.arg_len() {
-                    let n = (ctx.arg_len() - at).min(STEP as u64) as usize;
-                    ctx.copy_from_guest(&mut buf[..n], at)?;
+                while at < len {
+                    let n = (len - at).min(STEP as u64) as usize;
+                    ctx.copy_from_guest(&mut buf[..n], arg + at)?;
                     hash = hash_more(hash, &buf[..n]);
                     at += n as u64;
                 }
@@ -173,15 +251,15 @@ pub(crate) mod selftest {
             FUNC_FILL => {
                 let mut buf = KVec::from_elem(0u8, STEP, GFP_KERNEL)?;
                 let mut at = 0;
-                while at < ctx.arg_len() {
-                    let n = (ctx.arg_len() - at).min(STEP as u64) as usize;
+                while at < len {
+                    let n = (len - at).min(STEP as u64) as usize;
                     for (i, b) in buf[..n].iter_mut().enumerate() {
                         *b = pattern(at + i as u64);
                     }
-                    ctx.copy_to_guest(at, &buf[..n])?;
+                    ctx.copy_to_guest(arg + at, &buf[..n])?;
                     at += n as u64;
                 }
-                Ok(ctx.arg_len() as i64)
+                Ok(len as i64)
             }
             _ => Err(EOPNOTSUPP),
         }
@@ -189,6 +267,56 @@ pub(crate) mod selftest {
 
     /// A new instance, to be registered once.
     pub(crate) fn server() -> Result<Arc<Server>> {
-        Server::new(NAME, VERSION, dispatch)
+        Server::new(NAME, VERSION, Dispatch::Native(dispatch))
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(covmm_host_server)]
+mod tests {
+    use super::*;
+    use kernel::sync::Arc;
+
+    fn request(name: &[u8], version: u32) -> abi::BindRequest {
+        let mut raw = [0u8; abi::SERVER_NAME_LEN];
+        raw[..name.len()].copy_from_slice(name);
+        abi::BindRequest {
+            name: raw,
+            version,
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn registry_finds_by_name_and_version() -> Result {
+        let registry = KBox::pin_init(ServerRegistry::new(), GFP_KERNEL)?;
+        let server = selftest::server()?;
+        registry.register(server.clone())?;
+        let found = registry.find(&request(abi::selftest::NAME, abi::selftest::VERSION))?;
+        assert!(Arc::ptr_eq(&found, &server));
+        assert_eq!(
+            registry.find(&request(abi::selftest::NAME, 2)).err(),
+            Some(ENOENT)
+        );
+        assert_eq!(registry.find(&request(b"nosuch", 1)).err(), Some(ENOENT));
+        assert_eq!(registry.find(&request(b"bad name", 1)).err(), Some(EINVAL));
+        let mut flagged = request(abi::selftest::NAME, abi::selftest::VERSION);
+        flagged.flags = 1;
+        assert_eq!(registry.find(&flagged).err(), Some(EINVAL));
+        assert_eq!(registry.register(selftest::server()?).err(), Some(EEXIST));
+        registry.unregister(&server);
+        assert_eq!(
+            registry
+                .find(&request(abi::selftest::NAME, abi::selftest::VERSION))
+                .err(),
+            Some(ENOENT)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn names_are_checked_at_registration() {
+        let f = Dispatch::Native(|_, _, _, _| Ok(0));
+        assert_eq!(Server::new(b"", 1, f).err(), Some(EINVAL));
     }
 }

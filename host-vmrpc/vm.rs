@@ -110,7 +110,12 @@ impl Vm {
 
     /// The server `handle` is bound to.
     pub(crate) fn server(&self, handle: u64) -> Result<Arc<Server>> {
-        self.bindings.lock().table.get(&handle).cloned().ok_or(EBADF)
+        self.bindings
+            .lock()
+            .table
+            .get(&handle)
+            .cloned()
+            .ok_or(EBADF)
     }
 
     /// The pid of the VMM process that owns the VM.

@@ -28,6 +28,18 @@ for i in 1 2 3; do run_l2 demo covmm-guest ping; done
 say "-- The host module counted the VM's calls and knows which QEMU it is:"
 say "$(dmesg | grep 'joined' | tail -n1 | sed 's/^/    /')"
 say ""
+say "-- VMRPC: a host server (the paper's PRINT) prints a string a guest module hands it."
+run_l1 insmod "$MODULES/samples/vmrpc-print/covmm_print_host.ko"
+run_l2 demo insmod /covmm/covmm_print_guest.ko
+say "$(dmesg | grep 'says:' | tail -n1 | sed 's/^/    /')"
+say "-- ... and one written in C, called from guest user space:"
+run_l1 insmod "$MODULES/samples/vmrpc-sum/covmm_sum_host.ko"
+run_l2 demo covmm-guest call SUM:1 0 --u32 3,0,1,2,3
+say "-- The host reads and writes 1 MiB of guest memory per call:"
+run_l2 demo covmm-guest selftest hash --len 1048576
+run_l2 demo covmm-guest selftest fill --len 1048576
+run_l1 rmmod covmm_sum_host covmm_print_host
+say ""
 say "-- Unhooking on the fly: KVM answers for itself again."
 run_l1 rmmod host_vmrpc
 run_l2 demo covmm-guest ping

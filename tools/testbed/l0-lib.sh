@@ -89,7 +89,8 @@ prepare_run_dir() {
 	new_initramfs_dir "$l2" "$TESTBED/l2-init"
 	cp "$tools/covmm-tb" "$tools/covmm-guest" "$l2/bin/"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \
-		"$COVMM_ROOT/build/$flavor/guest-hlfs/guest_hlfs.ko" "$l2/covmm/"
+		"$COVMM_ROOT/build/$flavor/guest-hlfs/guest_hlfs.ko" \
+		"$COVMM_ROOT/build/$flavor"/samples/*/*_guest.ko "$l2/covmm/"
 	pack_initramfs "$l2" "$run/l2.cpio.gz"
 	rm -rf "$l2"
 
@@ -141,7 +142,7 @@ KERNEL_BAD_PATTERNS='WARNING:|BUG:|Oops|kernel BUG|general protection fault|Kern
 # Records one PASS/FAIL per kernel log; a log with a splat fails.
 scan_kernel_logs() {
 	local run=$1 f hits
-	for f in "$run"/l1-console.log "$run"/l1-dmesg.txt "$run"/l2-*-console.log "$run"/l2-*-dmesg.txt; do
+	for f in "$run"/l1-console.log "$run"/l1-dmesg.txt "$run"/l2-*; do
 		[ -f "$f" ] || continue
 		hits=$(grep -E "$KERNEL_BAD_PATTERNS" "$f" | head -n 5 || true)
 		if [ -z "$hits" ]; then

@@ -79,6 +79,11 @@ _l2_boot() {
 	local status=$SOCKDIR/$name.exit
 	rm -f "$sock" "$pidfile" "$status" "$SOCKDIR/$name.hung"
 	echo "$tag" >"$SOCKDIR/$name.tag"
+	# A guest booted again under the same name keeps the old logs.
+	local f
+	for f in "$RUN/l2-$tag-$name-console.log" "$RUN/l2-$tag-$name-dmesg.txt"; do
+		[ ! -f "$f" ] || mv "$f" "${f%.*}.$(date +%s).old.${f##*.}"
+	done
 	# QEMU's exit status is kept: an L2 that dies on its own is a finding.
 	(
 		qemu-system-x86_64 -enable-kvm -cpu host -smp "$L2_SMP" -m 512 \
@@ -95,11 +100,19 @@ _l2_boot() {
 			${L2_EXTRA:-} "$@" </dev/null >"$RUN/log/$tag-$name-qemu.log" 2>&1
 		echo "$?" >"$status"
 	) 2>>"$RUN/log/$tag-$name-qemu.log" & # the wrapper outlives the scenario
-	if "$TOOLS/covmm-tb" wait "$sock" --timeout "${L2_BOOT_TIMEOUT:-300}"; then
-		return 0
-	fi
-	echo "l2_start: $name did not come up (QEMU: $(l2_exit_status "$name")):" >&2
+	# Wait for the agent in short steps, so that a QEMU that exits during the
+	# boot is noticed at once rather than after the whole timeout.
+	local waited=0 limit=${L2_BOOT_TIMEOUT:-$([ "$FLAVOR" = debug ] && echo 300 || echo 90)}
+	while [ "$waited" -lt "$limit" ]; do
+		if "$TOOLS/covmm-tb" wait "$sock" --timeout 5 2>/dev/null; then
+			return 0
+		fi
+		waited=$((waited + 5))
+		[ "$(l2_exit_status "$name")" = running ] || break
+	done
+	echo "l2_start: $name did not come up within $waited s (QEMU: $(l2_exit_status "$name")):" >&2
 	cat "$RUN/log/$tag-$name-qemu.log" >&2
+	[ "$(l2_exit_status "$name")" != running ] || kill -9 "$(cat "$pidfile")"
 	return 1
 }
 

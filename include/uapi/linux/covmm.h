@@ -31,13 +31,15 @@ enum covmm_opcode {
 	COVMM_OP_QUERY_VERSION = 1,	/* returns (major << 16) | minor */
 	COVMM_OP_BIND = 2,		/* RBX: gpa of struct covmm_bind_request */
 	COVMM_OP_UNBIND = 3,		/* RBX: handle */
-	COVMM_OP_PERFORM = 4,		/* RBX: handle, RCX: func,
-					 * RDX: gpa of struct covmm_segment[RSI] */
+	COVMM_OP_PERFORM = 4,		/* RBX: handle, RCX: func, RDX: gpa of
+					 * struct covmm_call_desc + segment[RSI] */
 };
 
 /*
- * VMRPC. Guest memory is named by guest-physical segments; a server sees the
- * segments of one call as a single argument buffer addressed from offset 0.
+ * VMRPC. Servers see guest memory by guest (kernel virtual) address; each
+ * PERFORM carries the map from the guest virtual ranges the server may reach
+ * to the guest-physical memory behind them: a struct covmm_call_desc followed
+ * directly by RSI struct covmm_segment.
  */
 #define COVMM_SERVER_NAME_LEN 32	/* [A-Za-z0-9_.-], NUL-terminated */
 #define COVMM_MAX_SEGMENTS 256
@@ -50,10 +52,16 @@ struct covmm_bind_request {
 	__u32 flags;				/* must be zero */
 };
 
+struct covmm_call_desc {
+	__u64 arg;	/* guest address of the request, given to the server */
+	__u64 arg_len;	/* its length, given to the server */
+};
+
 #define COVMM_SEG_WRITE 1	/* the server may write this segment */
 
 struct covmm_segment {
-	__u64 gpa;
+	__u64 gva;	/* guest virtual address of the first byte */
+	__u64 gpa;	/* guest-physical address of the first byte */
 	__u32 len;	/* not zero */
 	__u32 flags;	/* COVMM_SEG_* */
 };

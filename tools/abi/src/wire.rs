@@ -93,7 +93,7 @@ pub enum Opcode {
     /// Releases a handle. RBX: the handle. Returns 0.
     Unbind = 3,
     /// Calls a bound server. RBX: handle, RCX: function number, RDX:
-    /// guest-physical address of an array of [`Segment`], RSI: how many.
+    /// guest-physical address of a [`CallDesc`] followed by RSI [`Segment`]s.
     /// Returns what the server returns (>= 0), or a negated errno.
     Perform = 4,
 }
@@ -259,20 +259,22 @@ pub const INSN_VMMCALL: u32 = 2;
 // ---------------------------------------------------------------------------
 // VMRPC: guest-to-host calls.
 //
-// Guest memory is named by guest-physical segments: the host cannot walk guest
-// page tables with what KVM exports, but it can resolve guest-physical
-// addresses through the VM's memslots. The guest library builds the segments
-// from kernel pointers; a server sees the segments of a call as one argument
-// buffer, addressed by offset from 0.
+// Servers see guest memory by guest (kernel virtual) address, as in the
+// Tsukuba VMRPC model: the request's address and length, and any pointer
+// inside the request. The host cannot walk guest page tables with what KVM
+// exports, so each call carries a map: segments pairing a guest virtual range
+// with the guest-physical range behind it, which the host resolves through
+// the VM's memslots. The guest library builds the map from kernel pointers,
+// and a server can touch nothing the guest did not put in it.
 
 /// Size of [`BindRequest::name`]; a name has at most `SERVER_NAME_LEN - 1`
 /// bytes and is NUL-terminated.
 pub const SERVER_NAME_LEN: usize = 32;
-/// Most segments one call may describe: the list fits in one page, and one
-/// page per segment covers [`MAX_CALL_BYTES`] of scattered (vmalloc) memory.
+/// Most segments one call may carry; one page per segment covers
+/// [`MAX_CALL_BYTES`] of scattered (vmalloc) memory.
 pub const MAX_SEGMENTS: usize = 256;
-/// Most bytes one call may describe, over all its segments. Larger transfers
-/// take several calls.
+/// Most bytes one call's segments may cover in all. Larger transfers take
+/// several calls.
 pub const MAX_CALL_BYTES: u64 = 1 << 20;
 /// Most handles one VM may hold at once.
 pub const MAX_BINDINGS: usize = 1024;
@@ -289,12 +291,27 @@ pub struct BindRequest {
     pub flags: u32,
 }
 
-/// A piece of guest memory taking part in a call.
+/// Head of the descriptor block of [`Opcode::Perform`]; its segments follow
+/// it directly in guest memory.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct CallDesc {
+    /// Guest address of the request, handed to the server as is.
+    pub arg: u64,
+    /// Its length, handed to the server as is.
+    pub arg_len: u64,
+}
+
+/// A piece of guest memory the server may reach during a call.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
 )]
 #[repr(C)]
 pub struct Segment {
+    /// Guest (kernel virtual) address of the first byte.
+    pub gva: u64,
     /// Guest-physical address of the first byte.
     pub gpa: u64,
     /// Length in bytes; not zero.
@@ -340,7 +357,7 @@ pub enum SegmentError {
     /// More than [`MAX_SEGMENTS`] segments, or more than [`MAX_CALL_BYTES`].
     TooBig,
     /// A segment of length zero, unknown flag bits, or two segments sharing
-    /// a byte.
+    /// a guest-physical or a guest virtual byte.
     Invalid,
     /// A segment runs past the end of the 64-bit address space.
     Wraps,
@@ -368,11 +385,13 @@ pub fn check_segments(segs: &[Segment]) -> Result<u64, SegmentError> {
         if seg.len == 0 || seg.flags & !SEG_WRITE != 0 {
             return Err(SegmentError::Invalid);
         }
-        // The last byte must be addressable: gpa + len may equal 2^64 only if
-        // it does not wrap, which checked_add reports as overflow too.
-        seg.gpa
-            .checked_add(u64::from(seg.len))
-            .ok_or(SegmentError::Wraps)?;
+        for start in [seg.gva, seg.gpa] {
+            // The range ends at start + len, exclusive, which must not pass
+            // 2^64 - 1 so that every byte has an address and ends compare.
+            start
+                .checked_add(u64::from(seg.len))
+                .ok_or(SegmentError::Wraps)?;
+        }
         total += u64::from(seg.len);
         if total > MAX_CALL_BYTES {
             return Err(SegmentError::TooBig);
@@ -383,7 +402,7 @@ pub fn check_segments(segs: &[Segment]) -> Result<u64, SegmentError> {
 
 /// Fails if two of the ranges `(start, end)` share a byte. Sorts `ranges`.
 pub fn check_disjoint(ranges: &mut [(u64, u64)]) -> Result<(), SegmentError> {
-    // Insertion sort: lists are short and usually nearly sorted, and core's
+    // Insertion sort: lists are short and usually sorted already, and core's
     // sorts bring in panic paths that objtool cannot follow in kernel builds.
     for i in 1..ranges.len() {
         let mut j = i;
@@ -398,7 +417,7 @@ pub fn check_disjoint(ranges: &mut [(u64, u64)]) -> Result<(), SegmentError> {
     Ok(())
 }
 
-/// A piece of a call's argument buffer, resolved to guest-physical memory.
+/// A piece of a guest virtual range, resolved to guest-physical memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {
     /// Guest-physical address.
@@ -409,67 +428,63 @@ pub struct Chunk {
     pub writable: bool,
 }
 
-/// Walks the guest memory behind `len` bytes at `offset` of the argument
-/// buffer formed by `segs` (already checked by [`check_segments`]).
+/// Resolves a guest virtual range through a call's segments (checked by
+/// [`check_segments`] and, for virtual addresses, [`check_disjoint`]).
 ///
-/// Yields `None` once if the range runs past the end of the buffer, after
-/// the chunks that do exist, so a caller copies nothing it cannot finish by
-/// checking [`range_fits`] first.
+/// Yields one [`Chunk`] per segment crossed, or a single `None` where the
+/// range leaves the segments, after which it stops. Callers that must not act
+/// on part of a range check it whole first.
 #[derive(Clone)]
-pub struct Chunks<'a> {
+pub struct Resolve<'a> {
     segs: &'a [Segment],
-    /// Index of the segment holding `offset`, and `offset` within it.
-    index: usize,
-    within: u64,
+    gva: u64,
     left: u64,
+    /// Where the next lookup starts: buffers are usually described in order.
+    hint: usize,
 }
 
-/// Whether `offset..offset + len` lies inside an argument buffer of `total`
-/// bytes.
-pub fn range_fits(offset: u64, len: u64, total: u64) -> bool {
-    offset.checked_add(len).is_some_and(|end| end <= total)
-}
-
-/// The chunks behind `offset..offset + len`; see [`Chunks`].
-pub fn chunks(segs: &[Segment], offset: u64, len: u64) -> Chunks<'_> {
-    let mut index = 0;
-    let mut within = offset;
-    while let Some(seg) = segs.get(index) {
-        if within < u64::from(seg.len) {
-            break;
-        }
-        within -= u64::from(seg.len);
-        index += 1;
-    }
-    Chunks {
+/// The chunks behind guest virtual `gva..gva + len`; see [`Resolve`].
+pub fn resolve(segs: &[Segment], gva: u64, len: u64) -> Resolve<'_> {
+    Resolve {
         segs,
-        index,
-        within,
+        gva,
         left: len,
+        hint: 0,
     }
 }
 
-impl Iterator for Chunks<'_> {
+impl Resolve<'_> {
+    fn holds(seg: &Segment, gva: u64) -> bool {
+        gva >= seg.gva && gva - seg.gva < u64::from(seg.len)
+    }
+}
+
+impl Iterator for Resolve<'_> {
     type Item = Option<Chunk>;
 
     fn next(&mut self) -> Option<Option<Chunk>> {
         if self.left == 0 {
             return None;
         }
-        let Some(seg) = self.segs.get(self.index) else {
+        let found = (self.hint..self.segs.len())
+            .chain(0..self.hint)
+            .find(|&i| Self::holds(&self.segs[i], self.gva));
+        let Some(i) = found else {
             self.left = 0;
             return Some(None);
         };
-        let n = (u64::from(seg.len) - self.within).min(self.left);
-        let chunk = Chunk {
-            gpa: seg.gpa + self.within,
+        let seg = &self.segs[i];
+        let within = self.gva - seg.gva;
+        let n = (u64::from(seg.len) - within).min(self.left);
+        self.left -= n;
+        // No wrap: the segment's virtual range does not pass 2^64 - 1.
+        self.gva += n;
+        self.hint = i + 1;
+        Some(Some(Chunk {
+            gpa: seg.gpa + within,
             len: n as usize,
             writable: seg.flags & SEG_WRITE != 0,
-        };
-        self.left -= n;
-        self.within = 0;
-        self.index += 1;
-        Some(Some(chunk))
+        }))
     }
 }
 
@@ -577,7 +592,12 @@ mod tests {
     }
 
     fn seg(gpa: u64, len: u32) -> Segment {
-        Segment { gpa, len, flags: 0 }
+        Segment {
+            gva: 0xffff_8000_0000_0000 + gpa,
+            gpa,
+            len,
+            flags: 0,
+        }
     }
 
     #[test]
@@ -589,24 +609,36 @@ mod tests {
             Err(SegmentError::Invalid)
         );
         let bad_flags = Segment {
-            gpa: 0,
-            len: 1,
             flags: 2,
+            ..seg(0, 1)
         };
         assert_eq!(check_segments(&[bad_flags]), Err(SegmentError::Invalid));
+        let wraps = |gva, gpa, len| Segment {
+            gva,
+            gpa,
+            len,
+            flags: 0,
+        };
         assert_eq!(
-            check_segments(&[seg(u64::MAX, 1)]),
+            check_segments(&[wraps(0, u64::MAX, 1)]),
             Err(SegmentError::Wraps)
         );
         assert_eq!(
-            check_segments(&[seg(u64::MAX - 9, 10)]),
+            check_segments(&[wraps(u64::MAX - 9, 0, 10)]),
             Err(SegmentError::Wraps)
         );
-        assert_eq!(check_segments(&[seg(u64::MAX - 10, 10)]), Ok(10));
+        assert_eq!(
+            check_segments(&[wraps(u64::MAX - 10, u64::MAX - 10, 10)]),
+            Ok(10)
+        );
         let big = [seg(0, u32::MAX)];
         assert_eq!(check_segments(&big), Err(SegmentError::TooBig));
-        let many = [seg(0, 1); MAX_SEGMENTS + 1];
-        assert_eq!(check_segments(&many), Err(SegmentError::TooBig));
+        // 6 KiB: too much for a kernel stack, so user space checks this one.
+        #[cfg(test)]
+        {
+            let many = [seg(0, 1); MAX_SEGMENTS + 1];
+            assert_eq!(check_segments(&many), Err(SegmentError::TooBig));
+        }
         assert_eq!(SegmentError::Wraps.errno(), 75);
     }
 
@@ -621,46 +653,64 @@ mod tests {
             check_disjoint(&mut [(0, 100), (40, 50)]),
             Err(SegmentError::Invalid)
         );
+        assert_eq!(
+            check_disjoint(&mut [(5, 6), (3, 4), (1, 2), (0, 1)]),
+            Ok(())
+        );
         assert_eq!(check_disjoint(&mut []), Ok(()));
     }
 
     #[test]
-    fn chunks_cover_exactly_the_range() {
+    fn virtual_ranges_resolve_across_segments() {
+        // One buffer over two scattered pages, described in reverse order.
         let segs = [
-            seg(0x1000, 100),
             Segment {
+                gva: 0x5000,
                 gpa: 0x9000,
-                len: 50,
+                len: 0x1000,
                 flags: SEG_WRITE,
             },
+            Segment {
+                gva: 0x4000,
+                gpa: 0x2000,
+                len: 0x1000,
+                flags: 0,
+            },
         ];
-        let got: [Option<Chunk>; 2] = {
-            let mut it = chunks(&segs, 90, 20);
-            [it.next().unwrap(), it.next().unwrap()]
-        };
+        let mut it = resolve(&segs, 0x4ff0, 0x20);
         assert_eq!(
-            got[0],
-            Some(Chunk {
-                gpa: 0x1000 + 90,
-                len: 10,
+            it.next(),
+            Some(Some(Chunk {
+                gpa: 0x2ff0,
+                len: 0x10,
                 writable: false
-            })
+            }))
         );
         assert_eq!(
-            got[1],
-            Some(Chunk {
+            it.next(),
+            Some(Some(Chunk {
                 gpa: 0x9000,
-                len: 10,
+                len: 0x10,
                 writable: true
-            })
+            }))
         );
-        assert!(chunks(&segs, 90, 20).nth(2).is_none());
-        // Past the end: the missing part shows as one `None`.
-        assert_eq!(chunks(&segs, 140, 20).last(), Some(None));
-        assert!(chunks(&segs, 0, 0).next().is_none());
-        assert!(range_fits(0, 150, 150));
-        assert!(!range_fits(1, 150, 150));
-        assert!(!range_fits(u64::MAX, 2, 150));
+        assert_eq!(it.next(), None);
+        // Leaving the described memory shows as one `None`, then the end.
+        let mut it = resolve(&segs, 0x5ff0, 0x20);
+        assert_eq!(
+            it.next(),
+            Some(Some(Chunk {
+                gpa: 0x9ff0,
+                len: 0x10,
+                writable: true
+            }))
+        );
+        assert_eq!(it.next(), Some(None));
+        assert_eq!(it.next(), None);
+        assert_eq!(resolve(&segs, 0x3fff, 1).next(), Some(None));
+        assert_eq!(resolve(&segs, u64::MAX, 1).next(), Some(None));
+        assert!(resolve(&segs, 0, 0).next().is_none());
+        assert_eq!(resolve(&[], 0x4000, 1).next(), Some(None));
     }
 
     #[test]

@@ -60,6 +60,34 @@ enum Command {
         #[arg(long, default_value = "/dev/covmm-guest")]
         device: PathBuf,
     },
+    /// Call a host VMRPC server and print what it returns.
+    Call {
+        /// The server, as NAME:VERSION.
+        server: String,
+        /// Function number.
+        #[arg(value_parser = parse_number)]
+        func: u64,
+        /// The request: 32-bit numbers, comma-separated.
+        #[arg(
+            long,
+            value_name = "LIST",
+            value_delimiter = ',',
+            conflicts_with = "text"
+        )]
+        u32: Vec<u32>,
+        /// The request: a string.
+        #[arg(long)]
+        text: Option<String>,
+        /// Let the server write the request, and print it afterwards in hex.
+        #[arg(long)]
+        write: bool,
+        /// Calls to make on one binding; errors are counted, not fatal.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Guest device node.
+        #[arg(long, default_value = "/dev/covmm-guest")]
+        device: PathBuf,
+    },
     /// Have the guest module issue a raw CoVMM hypercall (needs CAP_SYS_RAWIO).
     Raw {
         /// Opcode within the CoVMM range (decimal or 0x hex).
@@ -72,10 +100,20 @@ enum Command {
         /// becomes argument --payload-arg.
         #[arg(long, value_name = "NAME:VERSION", conflicts_with = "segments")]
         bind_request: Option<String>,
-        /// Place a segment list GPA:LEN[:w|:FLAGS],... in guest memory; its
-        /// address becomes argument --payload-arg.
+        /// Place a PERFORM descriptor block with segments
+        /// GPA:LEN[:FLAGS[:GVA]],... in guest memory (FLAGS: r, w or a
+        /// number; GVA: the GPA by default); its address becomes argument
+        /// --payload-arg.
         #[arg(long, value_name = "LIST")]
         segments: Option<String>,
+        /// The request address in the descriptor block (default: the first
+        /// segment's GVA).
+        #[arg(long, value_parser = parse_number, requires = "segments")]
+        arg: Option<u64>,
+        /// The request length in the descriptor block (default: the first
+        /// segment's length).
+        #[arg(long, value_parser = parse_number, requires = "segments")]
+        arg_len: Option<u64>,
         /// Which argument (0-3) the payload address replaces.
         #[arg(long, default_value_t = 0)]
         payload_arg: u64,
@@ -128,6 +166,20 @@ struct SelftestResult {
 }
 
 #[derive(Serialize)]
+struct CallResult {
+    /// The last call's result, or its negated errno.
+    result: i64,
+    calls: u32,
+    /// How many calls succeeded.
+    ok: u32,
+    /// How many failed, by errno.
+    errors: std::collections::BTreeMap<i32, u32>,
+    /// The request after the last call, with --write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    written: Option<String>,
+}
+
+#[derive(Serialize)]
 struct HypercallResult {
     nr: u64,
     result: i64,
@@ -174,6 +226,50 @@ fn ping(device: PathBuf, cookie: u64) -> Result<HypercallResult, Error> {
         meaning: meaning(arg.result),
         insn: insn_name(arg.insn),
     })
+}
+
+/// Binds to `server` (NAME:VERSION) and calls it `count` times.
+fn run_call(
+    device: &Path,
+    server: &str,
+    func: u32,
+    mut request: Vec<u8>,
+    write: bool,
+    count: u32,
+) -> Result<CallResult, Error> {
+    let bad = || Error::BadPayload("server", server.to_string());
+    let (name, version) = server.rsplit_once(':').ok_or_else(bad)?;
+    let version = version.parse().map_err(|_| bad())?;
+    let dev = open(device)?;
+    let handle = dev
+        .bind(name.as_bytes(), version)
+        .map_err(|e| Error::Ioctl("bind", e))?;
+    let mut res = CallResult {
+        result: 0,
+        calls: count,
+        ok: 0,
+        errors: Default::default(),
+        written: None,
+    };
+    for _ in 0..count {
+        match dev.perform(handle, func, &mut request, write) {
+            Ok(r) => {
+                res.result = r;
+                res.ok += 1;
+            }
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(0);
+                res.result = -i64::from(errno);
+                *res.errors.entry(errno).or_default() += 1;
+            }
+        }
+    }
+    // The server may be gone by now; its binding goes with the file anyway.
+    let _ = dev.unbind(handle);
+    if write {
+        res.written = Some(request.iter().map(|b| format!("{b:02x}")).collect());
+    }
+    Ok(res)
 }
 
 /// The bytes `selftest hash` sends: anything not constant will do.
@@ -239,27 +335,42 @@ fn parse_u64(s: &str) -> Option<u64> {
     }
 }
 
-/// Encodes `GPA:LEN[:w|:FLAGS],...` as a segment list.
-fn segment_payload(list: &str) -> Result<Vec<u8>, Error> {
+/// Encodes `GPA:LEN[:FLAGS[:GVA]],...` (FLAGS `w` or a number, GVA the GPA
+/// by default) as a `PERFORM` descriptor block whose request is `arg` and
+/// `arg_len`, or the first segment.
+fn call_payload(list: &str, arg: Option<u64>, arg_len: Option<u64>) -> Result<Vec<u8>, Error> {
     let bad = || Error::BadPayload("segments", list.to_string());
-    let mut out = Vec::new();
+    let mut segs = Vec::new();
     for item in list.split(',') {
         let mut parts = item.split(':');
         let gpa = parts.next().and_then(parse_u64).ok_or_else(bad)?;
         let len = parts.next().and_then(parse_u64).ok_or_else(bad)?;
         // Numeric flags are passed through unchecked, for tests of the host.
         let flags = match parts.next() {
-            None => 0,
+            None | Some("") | Some("r") => 0,
             Some("w") => abi::SEG_WRITE,
             Some(n) => parse_u64(n)
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(bad)?,
         };
-        let seg = abi::Segment {
+        let gva = match parts.next() {
+            None => gpa,
+            Some(v) => parse_u64(v).ok_or_else(bad)?,
+        };
+        segs.push(abi::Segment {
+            gva,
             gpa,
             len: u32::try_from(len).map_err(|_| bad())?,
             flags,
-        };
+        });
+    }
+    let first = segs.first().copied().unwrap_or_default();
+    let desc = abi::CallDesc {
+        arg: arg.unwrap_or(first.gva),
+        arg_len: arg_len.unwrap_or(first.len.into()),
+    };
+    let mut out = desc.as_bytes().to_vec();
+    for seg in &segs {
         out.extend_from_slice(seg.as_bytes());
     }
     Ok(out)
@@ -303,11 +414,39 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             return Ok(());
         }
+        Command::Call {
+            server,
+            func,
+            u32,
+            text,
+            write,
+            count,
+            device,
+        } => {
+            let func =
+                u32::try_from(func).map_err(|_| Error::BadPayload("func", func.to_string()))?;
+            let request = match text {
+                Some(t) => t.into_bytes(),
+                None => u32.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            };
+            let res = run_call(&device, &server, func, request, write, count)?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&res)?);
+            } else {
+                println!("{} ({} of {} calls ok)", res.result, res.ok, res.calls);
+                if let Some(w) = res.written {
+                    println!("{w}");
+                }
+            }
+            return Ok(());
+        }
         Command::Raw {
             opcode,
             args,
             bind_request,
             segments,
+            arg,
+            arg_len,
             payload_arg,
             device,
         } => {
@@ -319,7 +458,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             regs[..args.len()].copy_from_slice(&args);
             let payload = match (bind_request, segments) {
                 (Some(b), _) => bind_payload(&b)?,
-                (None, Some(s)) => segment_payload(&s)?,
+                (None, Some(s)) => call_payload(&s, arg, arg_len)?,
                 (None, None) => Vec::new(),
             };
             let dev = open(&device)?;
