@@ -11,6 +11,7 @@
 #   make tools           build the user-space tools (tools/)
 #   make demo            boot the nested testbed and show CoVMM at work
 #   make check           run every test: cargo, KUnit, testbed scenarios
+#   make bench           measure VMRPC against its anchors -> Documentation/bench.md
 #   make CLIPPY=1        build the modules with clippy
 #
 # Kernel builds are cached under $(COVMM_CACHE), keyed by version and config.
@@ -49,9 +50,12 @@ demo: deps
 check: deps
 	tools/testbed/check.sh
 
+bench: deps
+	tools/testbed/bench.sh
+
 fmt:
 	cd tools && cargo fmt --all
-	rustfmt --edition 2021 --config-path tools/rustfmt.toml */*.rs samples/*/*.rs
+	rustfmt --edition 2021 --config-path tools/rustfmt.toml */*.rs samples/*/*.rs tools/testbed/modules/*.rs include/covmm/*.rs
 
 clippy:
 	cd tools && cargo clippy --all-targets -- -D warnings

@@ -187,19 +187,32 @@ unsafe extern "C" fn covmm_vmrpc_perform(
         for d in descs {
             let buf = match (d.len, d.writable) {
                 (0, _) => Buf::In(&[]),
-                // SAFETY: per the contract, the memory is valid for the call
-                // and, if writable, referenced by nothing else meanwhile.
                 (n, true) => {
-                    Buf::InOut(unsafe { core::slice::from_raw_parts_mut(d.addr.cast(), n) })
+                    // SAFETY: per the contract, the memory is valid for the
+                    // call and referenced by nothing else meanwhile.
+                    let bytes = unsafe { core::slice::from_raw_parts_mut(d.addr.cast(), n) };
+                    Buf::InOut(bytes)
                 }
-                // SAFETY: as above.
-                (n, false) => Buf::In(unsafe { core::slice::from_raw_parts(d.addr.cast(), n) }),
+                (n, false) => {
+                    // SAFETY: per the contract, the memory is valid for the call.
+                    let bytes = unsafe { core::slice::from_raw_parts(d.addr.cast(), n) };
+                    Buf::In(bytes)
+                }
             };
             list.push(buf, GFP_KERNEL)?;
         }
         vmrpc::perform_kernel(hv, Handle(handle), func, &mut list)
     };
     to_c(perform())
+}
+
+/// `covmm_vmrpc_hypercall()`: a raw CoVMM hypercall, for tests.
+#[no_mangle]
+extern "C" fn covmm_vmrpc_hypercall(op: u32, a0: u64, a1: u64, a2: u64, a3: u64) -> c_long {
+    match Hypervisor::detect() {
+        Ok(hv) => hv.call_raw(op, [a0, a1, a2, a3]) as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
 }
 
 /// `covmm_vmrpc_perform_kernel()`.

@@ -20,6 +20,7 @@ EXPORT_SYMBOL_GPL(covmm_vmrpc_bind);
 EXPORT_SYMBOL_GPL(covmm_vmrpc_unbind);
 EXPORT_SYMBOL_GPL(covmm_vmrpc_perform);
 EXPORT_SYMBOL_GPL(covmm_vmrpc_perform_kernel);
+EXPORT_SYMBOL_GPL(covmm_vmrpc_hypercall);
 
 long covmm_guest_hypercall4(unsigned int nr, unsigned long a0, unsigned long a1,
 			    unsigned long a2, unsigned long a3)

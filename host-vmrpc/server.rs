@@ -223,12 +223,19 @@ impl<'a> CallContext<'a> {
 pub(crate) mod selftest {
     use super::*;
     use crate::abi::{selftest::*, MAX_CALL_BYTES};
+    use kernel::{
+        alloc::KVVec,
+        time::{Instant, Monotonic},
+    };
 
     /// Bytes moved per step of a bulk function.
     const STEP: usize = 4096;
 
     fn dispatch(ctx: &mut CallContext<'_>, func: u32, arg: u64, len: u64) -> Result<i64> {
-        if !matches!(func, FUNC_NULL | FUNC_HASH | FUNC_FILL) {
+        if !matches!(
+            func,
+            FUNC_NULL | FUNC_HASH | FUNC_FILL | FUNC_COPY_IN | FUNC_MEMCPY
+        ) {
             return Err(EOPNOTSUPP);
         }
         if func != FUNC_NULL && (len > MAX_CALL_BYTES || arg.checked_add(len).is_none()) {
@@ -260,6 +267,29 @@ pub(crate) mod selftest {
                     at += n as u64;
                 }
                 Ok(len as i64)
+            }
+            FUNC_COPY_IN => {
+                let mut buf = KVec::from_elem(0u8, STEP, GFP_KERNEL)?;
+                let start = Instant::<Monotonic>::now();
+                let mut at = 0;
+                while at < len {
+                    let n = (len - at).min(STEP as u64) as usize;
+                    ctx.copy_from_guest(&mut buf[..n], arg + at)?;
+                    at += n as u64;
+                }
+                Ok(start.elapsed().as_nanos())
+            }
+            FUNC_MEMCPY => {
+                let mut buf = KVec::from_elem(0u8, STEP, GFP_KERNEL)?;
+                // Allocated and touched before the clock starts, as the
+                // guest's memory is.
+                let src = KVVec::from_elem(1u8, len as usize, GFP_KERNEL)?;
+                let start = Instant::<Monotonic>::now();
+                for piece in src.chunks(STEP) {
+                    buf[..piece.len()].copy_from_slice(piece);
+                }
+                core::hint::black_box(&buf);
+                Ok(start.elapsed().as_nanos())
             }
             _ => Err(EOPNOTSUPP),
         }

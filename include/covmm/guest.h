@@ -36,4 +36,11 @@ long covmm_vmrpc_perform(u64 handle, u32 func, const struct covmm_buf *bufs,
 /* The paper's form: one writable request buffer. */
 long covmm_vmrpc_perform_kernel(u64 handle, u32 func, void *arg, size_t len);
 
+/*
+ * For tests only: CoVMM hypercall @op (an offset into the range, clamped to
+ * it) with raw arguments; returns RAX. The host may read any guest memory the
+ * arguments name, and write any it is told to.
+ */
+long covmm_vmrpc_hypercall(u32 op, u64 a0, u64 a1, u64 a2, u64 a3);
+
 #endif /* _COVMM_GUEST_H */

@@ -7,7 +7,7 @@
 //!
 //! It uses guest-rvmrpc's C API (`include/covmm/guest.h`).
 
-use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
+use kernel::ffi::{c_int, c_uint};
 
 use kernel::prelude::*;
 
@@ -26,31 +26,9 @@ module! {
 }
 
 /// include/covmm/guest.h.
-mod api {
-    use super::*;
-
-    #[repr(C)]
-    pub(crate) struct CovmmBuf {
-        pub(crate) addr: *mut c_void,
-        pub(crate) len: usize,
-        pub(crate) writable: bool,
-    }
-
-    extern "C" {
-        pub(crate) fn covmm_vmrpc_bind(
-            name: *const c_char,
-            version: u32,
-            handle: *mut u64,
-        ) -> c_int;
-        pub(crate) fn covmm_vmrpc_unbind(handle: u64) -> c_int;
-        pub(crate) fn covmm_vmrpc_perform(
-            handle: u64,
-            func: u32,
-            bufs: *const CovmmBuf,
-            nbufs: c_uint,
-        ) -> c_long;
-    }
-}
+#[allow(dead_code)]
+#[path = "../../include/covmm/guest_api.rs"]
+mod api;
 
 /// The request, as the host server reads it.
 #[repr(C)]

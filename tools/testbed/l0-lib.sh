@@ -90,7 +90,8 @@ prepare_run_dir() {
 	cp "$tools/covmm-tb" "$tools/covmm-guest" "$l2/bin/"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \
 		"$COVMM_ROOT/build/$flavor/guest-hlfs/guest_hlfs.ko" \
-		"$COVMM_ROOT/build/$flavor"/samples/*/*_guest.ko "$l2/covmm/"
+		"$COVMM_ROOT/build/$flavor"/samples/*/*_guest.ko \
+		"$COVMM_ROOT/build/$flavor"/tools/testbed/modules/*_guest.ko "$l2/covmm/"
 	pack_initramfs "$l2" "$run/l2.cpio.gz"
 	rm -rf "$l2"
 

@@ -6,11 +6,13 @@
 # records one line per assertion in $RUN/results:
 #
 #   host_load / host_unload        insmod / rmmod host-vmrpc in L1
+#   l1_slab_kb                     L1's unreclaimable slab, caches shrunk
 #   l2_start NAME [QEMU ARGS]      boot an L2 guest and wait for its agent
 #   l2 NAME CMD...                 run CMD in the guest; prints its output,
 #                                  returns its status
 #   l2_shared NAME                 the same guest for every scenario of the boot
 #   l2_stop NAME / l2_kill NAME    power off cleanly / SIGKILL its QEMU
+#   l2_raw NAME ARGS...            RAX of `covmm-guest raw ARGS` in the guest
 #   check DESC CMD...              passes if CMD succeeds
 #   check_eq DESC WANT GOT         passes if the strings are equal
 #   check_match DESC ERE GOT       passes if GOT matches the extended regex
@@ -21,8 +23,9 @@
 
 set -u
 SOCKDIR=/run/covmm-l2
-# vCPUs per L2: one, because the emulated platform resets two-vCPU L2s (see
-# "Quirks" in Documentation/testbed.md). A scenario may set L2_SMP=2.
+# vCPUs per L2: one, because the emulated platform resets L2s (and sometimes
+# L1) when two L1 CPUs run nested guests at once (see "Quirks" in
+# Documentation/testbed.md). A scenario may set L2_SMP=2.
 L2_SMP=${L2_SMP:-1}
 mkdir -p "$SOCKDIR"
 declare -A L2_PID=()
@@ -70,6 +73,18 @@ host_unload() {
 }
 
 host_loaded() { grep -q '^host_vmrpc ' /proc/modules; }
+
+# L1's unreclaimable slab in kB, after reclaimable caches were dropped and
+# every slab cache shrunk: shrinking also drains KASAN's quarantine of that
+# cache, which otherwise holds megabytes of freed objects on the debug kernel.
+l1_slab_kb() {
+	local f
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	for f in /sys/kernel/slab/*/shrink; do echo 1 >"$f" 2>/dev/null; done
+	sleep 1
+	awk '/^SUnreclaim:/ { print $2 }' /proc/meminfo
+}
 
 # _l2_boot NAME TAG [QEMU ARGS]: boots an L2 whose logs are named after TAG.
 _l2_boot() {
@@ -178,6 +193,14 @@ l2() {
 }
 
 l2_pid() { cat "$SOCKDIR/$1.pid"; }
+
+# l2_raw NAME ARGS...: RAX of a raw CoVMM hypercall made by the guest's
+# kernel (`covmm-guest raw ARGS`), or nothing if the tool failed.
+l2_raw() {
+	local name=$1
+	shift
+	l2 "$name" covmm-guest --json raw "$@" | sed -n 's/.*"result":\(-\{0,1\}[0-9]*\).*/\1/p'
+}
 
 _l2_wait_exit() {
 	local pid=$1 i

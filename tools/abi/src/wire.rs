@@ -501,6 +501,13 @@ pub mod selftest {
     pub const FUNC_HASH: u32 = 1;
     /// Fills the whole argument with [`pattern`] and returns its length.
     pub const FUNC_FILL: u32 = 2;
+    /// Copies the whole argument into a host buffer, 4 KiB at a time, and
+    /// returns the nanoseconds the copying took on the host (benchmarks).
+    pub const FUNC_COPY_IN: u32 = 3;
+    /// The anchor of [`FUNC_COPY_IN`]: copies as many bytes as the argument
+    /// is long from host memory, 4 KiB at a time, and returns the
+    /// nanoseconds taken. The argument itself is not read.
+    pub const FUNC_MEMCPY: u32 = 4;
 
     /// FNV-1a state before any byte.
     pub const HASH_START: u32 = 0x811c_9dc5;

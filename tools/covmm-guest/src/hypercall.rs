@@ -12,8 +12,9 @@ use core::arch::x86_64::__cpuid;
 
 use covmm_abi as abi;
 
-/// True when the CPU vendor uses `vmmcall` (AMD and Hygon).
-fn uses_vmmcall() -> bool {
+/// True when the CPU vendor uses `vmmcall` (AMD and Hygon), as the guest
+/// kernel's alternatives choose.
+pub fn uses_vmmcall() -> bool {
     // CPUID leaf 0 exists on every x86-64 CPU and has no side effects.
     let id = __cpuid(0);
     let mut vendor = [0u8; 12];

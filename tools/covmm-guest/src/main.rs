@@ -465,7 +465,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             let result = dev
                 .hypercall(opcode, regs, &payload, payload_arg)
                 .map_err(|e| Error::Ioctl("hypercall", e))?;
-            let insn = dev.ping(0).map(|p| p.insn).unwrap_or(0);
+            // The kernel picks the instruction by CPU vendor, as this does;
+            // asking it (a ping) would change the VM's ping count.
+            let insn = if hypercall::uses_vmmcall() {
+                abi::INSN_VMMCALL
+            } else {
+                abi::INSN_VMCALL
+            };
             HypercallResult {
                 nr: abi::HC_BASE + u64::from(opcode),
                 result,

@@ -1,6 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0
-# Two L2 guests at once: host-vmrpc keeps separate state per VM, and forgets
-# a VM when its QEMU powers off while the other keeps running.
+# Two L2 guests at once: host-vmrpc keeps separate state per VM (ping
+# counters, VMRPC bindings to the same server), and forgets a VM when its QEMU
+# powers off while the other keeps running.
+if [ "$FLAVOR" = debug ]; then
+	# A debug L2 boots for minutes, and two L2s running at once under the
+	# emulated platform lose one of them now and then (Documentation/testbed.md,
+	# "Quirks"). The stock run covers this scenario.
+	echo "SKIP: two L2s at once are covered on the stock kernel"
+	return 0
+fi
 check "host-vmrpc loads" host_load
 l2_shared guest || fail "the shared L2 guest boots"
 l2_start other || fail "a second L2 guest boots"
@@ -12,6 +20,19 @@ for want in 1 2 3; do
 done
 check_match "the second guest starts from 1" '"result":1,' "$(l2 other covmm-guest ping --json)"
 check_match "the first guest continues at 4" '"result":4,' "$(l2 guest covmm-guest ping --json)"
+
+# Both bind the same server; each handle means something only in its VM.
+h=$(l2_raw guest 2 --bind-request covmm.selftest:1)
+ho=$(l2_raw other 2 --bind-request covmm.selftest:1)
+check_match "both guests bind covmm.selftest" '^[1-9][0-9]* [1-9][0-9]*$' "$h $ho"
+check_eq "each guest calls through its own handle" "0 0" \
+	"$(l2_raw guest 4 "$h" 0 0 0) $(l2_raw other 4 "$ho" 0 0 0)"
+check_eq "one guest's unbind leaves the other's binding alone" "0 -9 0" \
+	"$(l2_raw guest 3 "$h") $(l2_raw guest 4 "$h" 0 0 0) $(l2_raw other 4 "$ho" 0 0 0)"
+# The first guest holds no handle now, and handles are never reused within a
+# VM, so the other guest's handle cannot name one of its own.
+check_eq "the other guest's handle gets EBADF in the first guest" -9 "$(l2_raw guest 4 "$ho" 0 0 0)"
+check_eq "the other guest unbinds its handle" 0 "$(l2_raw other 3 "$ho")"
 
 other_pid=$(l2_pid other)
 l2_stop other

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `include/covmm/guest.h` as Rust declarations, for Rust guest modules built
+//! outside guest-rvmrpc (the samples, the testbed's modules). Include it with
+//! `#[path = ".../include/covmm/guest_api.rs"] mod api;`.
+
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
+
+/// `struct covmm_buf`.
+#[repr(C)]
+pub(crate) struct CovmmBuf {
+    pub(crate) addr: *mut c_void,
+    pub(crate) len: usize,
+    pub(crate) writable: bool,
+}
+
+extern "C" {
+    pub(crate) fn covmm_vmrpc_bind(name: *const c_char, version: u32, handle: *mut u64) -> c_int;
+    pub(crate) fn covmm_vmrpc_unbind(handle: u64) -> c_int;
+    pub(crate) fn covmm_vmrpc_perform(
+        handle: u64,
+        func: u32,
+        bufs: *const CovmmBuf,
+        nbufs: c_uint,
+    ) -> c_long;
+    pub(crate) fn covmm_vmrpc_perform_kernel(
+        handle: u64,
+        func: u32,
+        arg: *mut c_void,
+        len: usize,
+    ) -> c_long;
+    pub(crate) fn covmm_vmrpc_hypercall(op: u32, a0: u64, a1: u64, a2: u64, a3: u64) -> c_long;
+}

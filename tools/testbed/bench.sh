@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `make bench`: boots the testbed on Debian's stock kernel, measures VMRPC
+# next to its anchors in the same run (tools/testbed/bench-scenario.sh), and
+# writes the table to Documentation/bench.md.
+. "$(dirname "$0")/../build/common.sh"
+"$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode bench bench-scenario >/dev/null || true
+run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
+[ -s "$run/bench.txt" ] || die "the benchmark produced no numbers; see $run/results and $run/log/"
+read -r _ failed <"$run/summary"
+[ "$failed" -eq 0 ] || die "the benchmark run hit $failed problems; see $run/results"
+
+declare -A v
+while IFS== read -r k val; do v[$k]=$val; done <"$run/bench.txt"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = dir == "max" ? r <= t : r >= t; print ok ? "met" : "missed" }'; }
+
+null_r=$(ratio "${v[null_ns]}" "${v[bare_ns]}")
+c4k_r=$(ratio "${v[copy4k_mbps]}" "${v[memcpy4k_mbps]}")
+c1m_r=$(ratio "${v[copy1m_mbps]}" "${v[memcpy1m_mbps]}")
+smp_r=$(ratio "${v[calls_per_s_2vcpu]}" "${v[calls_per_s_1vcpu]}")
+out=$COVMM_ROOT/Documentation/bench.md
+cat >"$out" <<EOT
+# VMRPC benchmark
+
+Written by \`make bench\` on $(date -u +%Y-%m-%d) ($(sed -n 's/^RELEASE=//p' "$run/env") kernel in L1 and L2).
+Each figure is measured next to its anchor in the same testbed run. L1 runs
+under software emulation (TCG) and L2 under nested KVM, so absolute numbers
+are far from real hardware; the ratios are what the targets are about.
+
+| Measurement | CoVMM | Anchor | Ratio | Target | |
+| --- | --- | --- | --- | --- | --- |
+| null VMRPC call vs bare \`KVM_HC_VAPIC_POLL_IRQ\` (guest kernel, ns per call) | ${v[null_ns]} | ${v[bare_ns]} | ${null_r}x | at most 2x | $(verdict "$null_r" 2 max) |
+| \`copy_from_guest\` 4 KiB vs memcpy in L1 (MB/s, host-timed) | ${v[copy4k_mbps]} | ${v[memcpy4k_mbps]} | ${c4k_r} | at least 0.5 | $(verdict "$c4k_r" 0.5 min) |
+| \`copy_from_guest\` 1 MiB vs memcpy in L1 (MB/s, host-timed) | ${v[copy1m_mbps]} | ${v[memcpy1m_mbps]} | ${c1m_r} | at least 0.5 | $(verdict "$c1m_r" 0.5 min) |
+| null calls per second, 2 vCPUs vs 1 (guest user space) | ${v[calls_per_s_2vcpu]} | ${v[calls_per_s_1vcpu]} | ${smp_r}x | at least 1.6x | $(verdict "$smp_r" 1.6 min) |
+
+How: \`tools/testbed/modules/bench.rs\` (guest kernel) times the bare hypercall
+and the null call (bind once, then \`covmm_vmrpc_perform\` with no buffers, so
+the guest library's descriptor building counts). The copies are timed by the
+host inside \`covmm.selftest\` (\`FUNC_COPY_IN\`: memslot lookup and
+\`copy_from_user\` per 4 KiB; \`FUNC_MEMCPY\`: the same chunking from host memory),
+so neither includes the hypercall. Calls per second come from
+\`covmm-guest selftest null\` in one process, then in two processes pinned to
+the two vCPUs of the guest.
+EOT
+cat "$out"
