@@ -131,7 +131,8 @@ boot_l1() {
 		-serial "file:$run/l1-console.log"
 		-d cpu_reset,guest_errors -D "$run/l1-qemu-debug.log"
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on
-		-virtfs "local,path=$run,mount_tag=covmmrun,security_model=none")
+		-virtfs "local,path=$run,mount_tag=covmmrun,security_model=none"
+		-virtfs "local,path=$COVMM_ROOT,mount_tag=covmmrepo,security_model=none,readonly=on")
 	timeout --kill-after=10 "$timeout" "${qemu[@]}"
 }
 
