@@ -18,7 +18,7 @@
 
 flavor=stock
 mode=check
-timeout=900
+timeout=
 scenarios=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -30,6 +30,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <(default_scenarios)
+# Limits for a whole boot, far above what the suite takes (about 2 and 8
+# minutes on 2 cores), so that only a hang reaches them.
+[ -n "$timeout" ] || timeout=$([ "$flavor" = debug ] && echo 1500 || echo 900)
 
 tree=$("$COVMM_ROOT/tools/build/kernel.sh" "$flavor" | tail -n1)
 run=$COVMM_ROOT/build/testbed/$flavor
