@@ -169,7 +169,7 @@ summarize_run() {
 	local passed failed
 	passed=$(grep -c '^PASS' "$run/results" || true)
 	failed=$(grep -c '^FAIL' "$run/results" || true)
-	grep -E '^(PASS|FAIL)' "$run/results" | sed "s/^/[$flavor] /"
+	grep -E '^(PASS|FAIL|NOTE)' "$run/results" | sed "s/^/[$flavor] /"
 	echo "$passed $failed" >"$run/summary"
 }
 
