@@ -28,6 +28,16 @@ pub(crate) enum Buf<'a> {
     InOut(&'a mut [u8]),
 }
 
+impl Buf<'_> {
+    /// The bytes, and the segment flags that tell the host what it may do.
+    fn view(&self) -> (&[u8], u32) {
+        match self {
+            Buf::In(b) => (b, 0),
+            Buf::InOut(b) => (b, abi::SEG_WRITE),
+        }
+    }
+}
+
 /// Turns RAX into a result. KVM's own refusal (no host-vmrpc loaded) reads
 /// as `ENODEV`; anything negative that is no errno reads as `EIO`.
 fn result(rax: i64) -> Result<i64> {
@@ -141,23 +151,17 @@ pub(crate) fn perform_kernel(
     func: u32,
     bufs: &mut [Buf<'_>],
 ) -> Result<i64> {
-    let request = match bufs.first() {
-        Some(Buf::In(b)) => CallDesc {
+    let request = bufs.first().map_or(CallDesc::default(), |buf| {
+        let (b, _) = buf.view();
+        CallDesc {
             arg: b.as_ptr() as u64,
             arg_len: b.len() as u64,
-        },
-        Some(Buf::InOut(b)) => CallDesc {
-            arg: b.as_ptr() as u64,
-            arg_len: b.len() as u64,
-        },
-        None => CallDesc::default(),
-    };
+        }
+    });
     let mut map = Map::new(request)?;
     for buf in bufs.iter() {
-        match buf {
-            Buf::In(b) => map.add(b, 0)?,
-            Buf::InOut(b) => map.add(b, abi::SEG_WRITE)?,
-        }
+        let (b, flags) = buf.view();
+        map.add(b, flags)?;
     }
     let (block, count) = map.finish()?;
     // kmalloc memory (at most 6 KiB here) is physically contiguous, so one

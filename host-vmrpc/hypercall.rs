@@ -87,20 +87,24 @@ fn perform(host: &Host, vcpu: &Vcpu<'_>, args: [u64; 4]) -> Result<i64> {
     }
 }
 
+/// The kernel error for a refused segment list.
+fn segment_error(e: abi::SegmentError) -> Error {
+    Error::from_errno(-(e.errno() as i32))
+}
+
 /// Checks a call's segments: each on its own, then that no two share a
 /// guest-physical or a guest virtual byte.
 fn check_map(segs: &[Segment]) -> Result {
-    let seg_err = |e: abi::SegmentError| Error::from_errno(-(e.errno() as i32));
-    abi::check_segments(segs).map_err(seg_err)?;
+    abi::check_segments(segs).map_err(segment_error)?;
     let mut ranges = KVec::with_capacity(segs.len(), GFP_KERNEL)?;
     for seg in segs {
         ranges.push((seg.gpa, seg.gpa + u64::from(seg.len)), GFP_KERNEL)?;
     }
-    abi::check_disjoint(&mut ranges).map_err(seg_err)?;
+    abi::check_disjoint(&mut ranges).map_err(segment_error)?;
     for (range, seg) in ranges.iter_mut().zip(segs) {
         *range = (seg.gva, seg.gva + u64::from(seg.len));
     }
-    abi::check_disjoint(&mut ranges).map_err(seg_err)
+    abi::check_disjoint(&mut ranges).map_err(segment_error)
 }
 
 #[cfg(CONFIG_KUNIT)]
@@ -130,8 +134,7 @@ mod tests {
             abi::SegmentError::Invalid,
             abi::SegmentError::Wraps,
         ] {
-            let err = Error::from_errno(-(e.errno() as i32));
-            assert_eq!(guest_errno(err), -e.errno());
+            assert_eq!(guest_errno(segment_error(e)), -e.errno());
         }
     }
 
