@@ -30,6 +30,7 @@ mod raw {
         pub(super) fn covmm_guest_uses_vmmcall() -> bool;
         pub(super) fn covmm_guest_kaddr_to_phys(addr: *const c_void) -> u64;
         pub(super) fn covmm_guest_capable_rawio() -> bool;
+        pub(super) fn covmm_guest_cond_resched();
     }
 }
 
@@ -108,6 +109,14 @@ pub(crate) fn guest_phys(byte: &u8) -> u64 {
 pub(crate) fn caller_may_rawio() -> bool {
     // SAFETY: `capable()` only inspects the current task's credentials.
     unsafe { raw::covmm_guest_capable_rawio() }
+}
+
+/// Lets other tasks run if this one has used its share, as a kernel loop
+/// that may spin for long must.
+pub(crate) fn cond_resched() {
+    // SAFETY: called from process context without locks held (our callers
+    // are hypercall loops in sleepable context).
+    unsafe { raw::covmm_guest_cond_resched() }
 }
 
 // The exported C API (include/covmm/guest.h).

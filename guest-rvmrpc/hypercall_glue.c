@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/kvm_para.h>
 #include <linux/mm.h>
+#include <linux/sched.h>
 #include <linux/vmalloc.h>
 #include <asm/cpufeature.h>
 
@@ -50,4 +51,10 @@ u64 covmm_guest_kaddr_to_phys(const void *addr)
 bool covmm_guest_capable_rawio(void)
 {
 	return capable(CAP_SYS_RAWIO);
+}
+
+/* cond_resched() is a macro (or a static call) in most configurations. */
+void covmm_guest_cond_resched(void)
+{
+	cond_resched();
 }

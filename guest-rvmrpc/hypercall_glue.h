@@ -11,5 +11,6 @@ bool covmm_guest_on_kvm(void);
 bool covmm_guest_uses_vmmcall(void);
 u64 covmm_guest_kaddr_to_phys(const void *addr);
 bool covmm_guest_capable_rawio(void);
+void covmm_guest_cond_resched(void);
 
 #endif /* COVMM_GUEST_HYPERCALL_GLUE_H */

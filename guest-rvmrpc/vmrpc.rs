@@ -13,7 +13,7 @@ use kernel::prelude::*;
 use zerocopy::IntoBytes;
 
 use crate::abi::{self, CallDesc, Opcode, Segment};
-use crate::hypercall::{guest_phys, Hypervisor};
+use crate::hypercall::{cond_resched, guest_phys, Hypervisor};
 
 /// Guest page size; segments are built page by page.
 const PAGE_SIZE: usize = 4096;
@@ -56,7 +56,9 @@ pub(crate) fn bind(hv: Hypervisor, name: &[u8], version: u32) -> Result<Handle> 
         abi::BindRequest {
             name,
             version,
-            flags: 0,
+            // `perform_kernel` handles CALL_AGAIN, so servers that take
+            // their time (those in host user space) are welcome.
+            flags: abi::BIND_RESTARTABLE,
         },
         GFP_KERNEL,
     )?;
@@ -167,8 +169,20 @@ pub(crate) fn perform_kernel(
     // kmalloc memory (at most 6 KiB here) is physically contiguous, so one
     // address describes the whole block.
     let gpa = guest_phys(&block[0]);
-    result(hv.call(
-        Opcode::Perform,
-        [handle.0, u64::from(func), gpa, count as u64],
-    ))
+    let args = [handle.0, u64::from(func), gpa, count as u64];
+    loop {
+        let rax = hv.call(Opcode::Perform, args);
+        if rax != abi::CALL_AGAIN {
+            return result(rax);
+        }
+        // The host gave the CPU back while the server works: interrupts
+        // have been taken; let others run, then wait again. A signal
+        // abandons the call; the host's answer says the server can no
+        // longer reach the buffers, so they may be freed. It is the result
+        // if the call finished first, else -EINTR.
+        if kernel::current!().signal_pending() {
+            return result(hv.call(Opcode::Cancel, [gpa, 0, 0, 0]));
+        }
+        cond_resched();
+    }
 }

@@ -10,10 +10,19 @@
 use kernel::prelude::*;
 use zerocopy::{FromZeros, IntoBytes};
 
+use kernel::{sync::aref::ARef, time::Msecs};
+
 use crate::abi::{self, CallDesc, Opcode, Route, Segment};
-use crate::kvm::{guest_errno, Vcpu};
+use crate::kvm::{guest_errno, Vcpu, Wake};
 use crate::server::CallContext;
+use crate::userserver::UserCall;
+use crate::vm::{Parked, Vm};
 use crate::Host;
+
+/// Longest a vCPU sleeps in one hypercall waiting for a user-space server
+/// before it gives the guest its CPU back ([`abi::CALL_AGAIN`]). Guest
+/// events and signals end the sleep sooner.
+const POLL_PERIOD_MS: Msecs = 50;
 
 /// Decides, in ftrace context, whether to divert a hypercall to CoVMM.
 pub(crate) fn claims(nr: u64, cpl: c_int, long_mode: bool) -> bool {
@@ -42,7 +51,7 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64
         Some(Opcode::Bind) => {
             let mut req = abi::BindRequest::new_zeroed();
             vcpu.memory().read(args[0], req.as_mut_bytes())?;
-            let server = host.servers.find(&req)?;
+            let server = host.servers.find(&req, vcpu.kvm().mm_key())?;
             let handle = host.vms.vm_for(vcpu)?.bind(server)?;
             Ok(i64::try_from(handle).map_err(|_| EMFILE)?)
         }
@@ -51,6 +60,10 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64
             Ok(0)
         }
         Some(Opcode::Perform) => perform(host, vcpu, args),
+        Some(Opcode::Cancel) => {
+            let parked = host.vms.vm_for(vcpu)?.unpark(args[0]).ok_or(ENOENT)?;
+            parked.call.cancel()
+        }
         None => Err(ENOSYS),
     }
 }
@@ -58,15 +71,24 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64
 /// `Perform`: RBX handle, RCX function, RDX descriptor block address, RSI
 /// segment count.
 fn perform(host: &Host, vcpu: &Vcpu<'_>, args: [u64; 4]) -> Result<i64> {
-    let [handle, func, block, count] = args;
-    let func = u32::try_from(func).map_err(|_| EINVAL)?;
-    let count = usize::try_from(count)
+    let [handle, raw_func, block, raw_count] = args;
+    let vm = host.vms.vm_for(vcpu)?;
+    // A call that got CALL_AGAIN, issued again.
+    if let Some(parked) = vm.unpark(block) {
+        if parked.is_for(args) {
+            return wait_user(&vm, vcpu, parked);
+        }
+        // The guest reused the block without cancelling: the old call is
+        // over for it.
+        let _ = parked.call.cancel();
+    }
+    let func = u32::try_from(raw_func).map_err(|_| EINVAL)?;
+    let count = usize::try_from(raw_count)
         .ok()
         .filter(|&n| n <= abi::MAX_SEGMENTS)
         .ok_or(E2BIG)?;
     // The handle before the block: a VM learns nothing about its memory
     // through a handle it does not hold.
-    let vm = host.vms.vm_for(vcpu)?;
     let server = vm.server(handle)?;
 
     let memory = vcpu.memory();
@@ -79,11 +101,36 @@ fn perform(host: &Host, vcpu: &Vcpu<'_>, args: [u64; 4]) -> Result<i64> {
     memory.read(list, segs.as_mut_slice().as_mut_bytes())?;
     check_map(&segs)?;
 
+    if let Some(queue) = server.user() {
+        let call = UserCall::new(vcpu, func, desc, segs)?;
+        queue.submit(call.clone())?;
+        return wait_user(&vm, vcpu, Parked::new(args, call));
+    }
+
     let mut ctx = CallContext::new(memory, &segs, vm.owner_pid());
     match server.call(&mut ctx, func, desc.arg, desc.arg_len)? {
         // A result the guest would read as an errno is a server bug.
         r if r < 0 => Err(EIO),
         r => Ok(r),
+    }
+}
+
+/// Waits for a call to a user-space server. If the guest or the VMM needs
+/// the vCPU first, the call is parked on its VM and the guest gets
+/// [`abi::CALL_AGAIN`].
+fn wait_user(vm: &Vm, vcpu: &Vcpu<'_>, parked: Parked) -> Result<i64> {
+    let call = parked.call.clone();
+    call.set_waiter(Some(ARef::from(&**kernel::current!())));
+    let wake = vcpu.wait(|| call.is_done(), POLL_PERIOD_MS);
+    call.set_waiter(None);
+    match wake {
+        Wake::Ready => call.result(),
+        Wake::Dying => call.cancel(),
+        Wake::Event => match vm.park(parked) {
+            Ok(()) => Ok(abi::CALL_AGAIN),
+            // Too many parked: the guest is not coming back for its calls.
+            Err(e) => call.cancel().and(Err(e)),
+        },
     }
 }
 

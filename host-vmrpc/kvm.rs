@@ -45,6 +45,8 @@ use kernel::{
         },
         Arc,
     },
+    task::{Kuid, Task},
+    time::{msecs_to_jiffies, Msecs},
     types::Opaque,
     uaccess::{UserPtr, UserSlice},
     workqueue::Queue,
@@ -109,6 +111,21 @@ mod raw {
             out: *mut covmm_slot,
         ) -> c_int;
         pub(crate) fn covmm_slot_mark_dirty(slot: *mut covmm_slot, gfn: u64);
+        pub(crate) fn covmm_kvm_gfn_to_slot(kvm: *mut kvm, gfn: u64, out: *mut covmm_slot)
+            -> c_int;
+        pub(crate) fn covmm_kvm_srcu_read_lock(kvm: *mut kvm) -> c_int;
+        pub(crate) fn covmm_kvm_srcu_read_unlock(kvm: *mut kvm, idx: c_int);
+        pub(crate) fn covmm_vcpu_srcu_read_unlock(vcpu: *mut kvm_vcpu);
+        pub(crate) fn covmm_vcpu_srcu_read_lock(vcpu: *mut kvm_vcpu);
+        pub(crate) fn covmm_vcpu_prepare_wait(vcpu: *mut kvm_vcpu);
+        pub(crate) fn covmm_vcpu_finish_wait(vcpu: *mut kvm_vcpu);
+        pub(crate) fn covmm_vcpu_request_pending(vcpu: *mut kvm_vcpu) -> bool;
+        pub(crate) fn covmm_fatal_signal_pending() -> bool;
+        pub(crate) fn covmm_get_task_by_vpid(nr: bindings::pid_t) -> *mut bindings::task_struct;
+        pub(crate) fn covmm_task_mmu_notifier_get(
+            ops: *const bindings::mmu_notifier_ops,
+            task: *mut bindings::task_struct,
+        ) -> *mut bindings::mmu_notifier;
         // Exported by KVM (EXPORT_SYMBOL_GPL). Linking to them also makes this
         // module depend on kvm.ko, so kvm.ko cannot be unloaded while hooked.
         pub(crate) fn kvm_get_kvm(kvm: *mut kvm);
@@ -152,6 +169,12 @@ pub(crate) struct VmKey(usize);
 /// Identity of a VMM process's address space.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MmKey(usize);
+
+impl MmKey {
+    /// No address space: matches no VM.
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) const NONE: MmKey = MmKey(0);
+}
 
 impl Kvm {
     /// The VM's identity. Unique while the VM is alive.
@@ -205,6 +228,68 @@ impl Vcpu<'_> {
     pub(crate) fn memory(&self) -> GuestMemory<'_> {
         GuestMemory { vcpu: self }
     }
+
+    /// The guest's memory for use from other threads while this call lasts.
+    pub(crate) fn remote_memory(&self) -> RemoteGuest {
+        RemoteGuest {
+            kvm: KvmRef::from(self.kvm()),
+            task: ARef::from(&**current!()),
+        }
+    }
+
+    /// VM long polling: sleeps inside the hypercall until `ready()` holds,
+    /// an event for this vCPU arrives (an interrupt or any KVM request), a
+    /// signal is pending, or `period_ms` have passed.
+    ///
+    /// It sleeps as `kvm_vcpu_block()` does: `kvm->srcu` is released
+    /// meanwhile, so memslot updates never wait for it, and the task waits on
+    /// the vCPU's rcuwait, which `kvm_vcpu_kick()` wakes. Whoever makes
+    /// `ready()` true must then wake the task (`Task::wake_up`). `ready` runs
+    /// in `TASK_INTERRUPTIBLE` state and must not sleep.
+    pub(crate) fn wait(&self, ready: impl Fn() -> bool, period_ms: Msecs) -> Wake {
+        let vcpu = self.ptr.as_ptr();
+        if ready() {
+            return Wake::Ready;
+        }
+        // SAFETY: this thread runs `vcpu` and holds its SRCU read lock (type
+        // invariant); it is taken back below before `self` is used again.
+        unsafe { raw::covmm_vcpu_srcu_read_unlock(vcpu) };
+        // SAFETY: `vcpu` is live; the wait is finished below on this thread.
+        unsafe { raw::covmm_vcpu_prepare_wait(vcpu) };
+        // SAFETY: reads of the vCPU's request word and of our own signals.
+        let event = unsafe { raw::covmm_vcpu_request_pending(vcpu) }
+            || current!().signal_pending();
+        if !event && !ready() {
+            let jiffies = msecs_to_jiffies(period_ms).min(isize::MAX as usize);
+            // SAFETY: the task state was set by `covmm_vcpu_prepare_wait()`;
+            // wake-ups that came after it make this return at once.
+            unsafe { bindings::schedule_timeout(jiffies as isize) };
+        }
+        // SAFETY: pairs with `covmm_vcpu_prepare_wait()` above.
+        unsafe { raw::covmm_vcpu_finish_wait(vcpu) };
+        // SAFETY: restores the SRCU read lock KVM expects us to hold.
+        unsafe { raw::covmm_vcpu_srcu_read_lock(vcpu) };
+        if ready() {
+            Wake::Ready
+        // SAFETY: reads the current task's signal state.
+        } else if unsafe { raw::covmm_fatal_signal_pending() } {
+            Wake::Dying
+        } else {
+            Wake::Event
+        }
+    }
+}
+
+/// Why [`Vcpu::wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The condition holds.
+    Ready,
+    /// Something for the guest or the VMM: a guest event, a signal, or the
+    /// poll period. The guest should be given the vCPU back.
+    Event,
+    /// The VMM process is being killed.
+    Dying,
 }
 
 /// Guest-physical memory of the VM whose vCPU is being served, accessed
@@ -228,49 +313,81 @@ struct Frame {
     gfn: u64,
 }
 
+/// Checks a frame that a memslot lookup returned for an access.
+fn checked_frame(slot: raw::covmm_slot, gfn: u64, write: bool) -> Result<Frame> {
+    if slot.invalid || slot.guest_memfd || (write && slot.readonly) {
+        return Err(EFAULT);
+    }
+    if write && slot.dirty_log && slot.dirty_ring {
+        return Err(EBUSY);
+    }
+    Ok(Frame { slot, gfn })
+}
+
+fn empty_slot() -> raw::covmm_slot {
+    raw::covmm_slot {
+        slot: ptr::null_mut(),
+        hva: 0,
+        readonly: false,
+        invalid: false,
+        guest_memfd: false,
+        dirty_log: false,
+        dirty_ring: false,
+    }
+}
+
+/// Calls `f(frame, hva, offset, n)` for each page-sized piece of
+/// `gpa..gpa + len`, `offset` counting from `gpa`; `frame(gfn)` resolves
+/// each page.
+fn for_each_page(
+    gpa: u64,
+    len: usize,
+    frame: impl Fn(u64) -> Result<Frame>,
+    mut f: impl FnMut(&mut Frame, usize, usize, usize) -> Result,
+) -> Result {
+    let end = gpa.checked_add(len as u64).ok_or(EFAULT)?;
+    let mut at = gpa;
+    while at < end {
+        let n = (PAGE_SIZE - at % PAGE_SIZE).min(end - at);
+        let mut frame = frame(at / PAGE_SIZE)?;
+        let hva = frame.slot.hva + (at % PAGE_SIZE) as usize;
+        f(&mut frame, hva, (at - gpa) as usize, n as usize)?;
+        at += n;
+    }
+    Ok(())
+}
+
+/// Records a write in the slot's dirty bitmap if dirty logging is on.
+///
+/// # Safety
+///
+/// `frame` must come from a memslot lookup under the SRCU read section the
+/// caller is still in.
+unsafe fn mark_dirty(frame: &mut Frame) {
+    if frame.slot.dirty_log {
+        // SAFETY: per the function's contract the slot is still valid.
+        unsafe { raw::covmm_slot_mark_dirty(&mut frame.slot, frame.gfn) };
+    }
+}
+
 impl GuestMemory<'_> {
     fn frame(&self, gfn: u64, write: bool) -> Result<Frame> {
-        let mut slot = raw::covmm_slot {
-            slot: ptr::null_mut(),
-            hva: 0,
-            readonly: false,
-            invalid: false,
-            guest_memfd: false,
-            dirty_log: false,
-            dirty_ring: false,
-        };
+        let mut slot = empty_slot();
         // SAFETY: the vCPU is the one this thread runs (type invariant of
         // `Vcpu`), so it holds `kvm->srcu` as the lookup requires; `slot` is
         // a valid out-pointer.
         to_result(unsafe { raw::covmm_gfn_to_slot(self.vcpu.ptr.as_ptr(), gfn, &mut slot) })?;
-        if slot.invalid || slot.guest_memfd || (write && slot.readonly) {
-            return Err(EFAULT);
-        }
-        if write && slot.dirty_log && slot.dirty_ring {
-            return Err(EBUSY);
-        }
-        Ok(Frame { slot, gfn })
+        checked_frame(slot, gfn, write)
     }
 
-    /// Calls `f(hva, offset, n)` for each page-sized piece of
-    /// `gpa..gpa + len`, `offset` counting from `gpa`.
     fn for_each_page(
         &self,
         gpa: u64,
         len: usize,
         write: bool,
-        mut f: impl FnMut(&mut Frame, usize, usize, usize) -> Result,
+        f: impl FnMut(&mut Frame, usize, usize, usize) -> Result,
     ) -> Result {
-        let end = gpa.checked_add(len as u64).ok_or(EFAULT)?;
-        let mut at = gpa;
-        while at < end {
-            let n = (PAGE_SIZE - at % PAGE_SIZE).min(end - at);
-            let mut frame = self.frame(at / PAGE_SIZE, write)?;
-            let hva = frame.slot.hva + (at % PAGE_SIZE) as usize;
-            f(&mut frame, hva, (at - gpa) as usize, n as usize)?;
-            at += n;
-        }
-        Ok(())
+        for_each_page(gpa, len, |gfn| self.frame(gfn, write), f)
     }
 
     /// Copies guest memory at `gpa` into `dst`.
@@ -290,11 +407,9 @@ impl GuestMemory<'_> {
             UserSlice::new(UserPtr::from_addr(hva), n)
                 .writer()
                 .write_slice(&src[off..off + n])?;
-            if frame.slot.dirty_log {
-                // SAFETY: `frame.slot` was filled by `covmm_gfn_to_slot()` for
-                // `frame.gfn` during this call, under the same SRCU section.
-                unsafe { raw::covmm_slot_mark_dirty(&mut frame.slot, frame.gfn) };
-            }
+            // SAFETY: `frame` was resolved during this call, whose SRCU
+            // section (held by the vCPU thread) has not ended.
+            unsafe { mark_dirty(frame) };
             Ok(())
         })
     }
@@ -303,6 +418,183 @@ impl GuestMemory<'_> {
     pub(crate) fn hva(&self, gpa: u64, write: bool) -> Result<usize> {
         let frame = self.frame(gpa / PAGE_SIZE, write)?;
         Ok(frame.slot.hva + (gpa % PAGE_SIZE) as usize)
+    }
+}
+
+/// Guest-physical memory of a VM reached from a thread other than its vCPU
+/// (a user-space VMRPC server), through the VMM process's address space.
+///
+/// The same checks as [`GuestMemory`] apply. Each access takes `kvm->srcu`
+/// for its memslot lookups and goes through `access_process_vm()` on the
+/// thread that made the call, so it fails with `EFAULT` once the VMM has
+/// exited.
+///
+/// An access may hold the last user of the VMM's address space, whose
+/// teardown runs CoVMM's mmu_notifier `release`, which ends the VM's calls
+/// and takes their locks. Callers therefore hold an [`MmUser`] around their
+/// accesses: its put is deferred, so the teardown never runs inside them.
+pub(crate) struct RemoteGuest {
+    kvm: KvmRef,
+    task: ARef<Task>,
+}
+
+/// `kvm->srcu` held for reading.
+struct KvmSrcuGuard<'a> {
+    kvm: &'a Kvm,
+    idx: c_int,
+}
+
+impl<'a> KvmSrcuGuard<'a> {
+    fn new(kvm: &'a Kvm) -> Self {
+        // SAFETY: the VM is live (type invariant of `Kvm`).
+        let idx = unsafe { raw::covmm_kvm_srcu_read_lock(kvm.0.get()) };
+        Self { kvm, idx }
+    }
+}
+
+impl Drop for KvmSrcuGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `idx` came from the matching lock in `new`.
+        unsafe { raw::covmm_kvm_srcu_read_unlock(self.kvm.0.get(), self.idx) };
+    }
+}
+
+impl RemoteGuest {
+    fn frame(&self, _srcu: &KvmSrcuGuard<'_>, gfn: u64, write: bool) -> Result<Frame> {
+        let mut slot = empty_slot();
+        // SAFETY: the VM is live (we hold a reference) and `_srcu` proves
+        // the caller holds `kvm->srcu`; `slot` is a valid out-pointer.
+        to_result(unsafe { raw::covmm_kvm_gfn_to_slot(self.kvm.0.get(), gfn, &mut slot) })?;
+        checked_frame(slot, gfn, write)
+    }
+
+    /// Moves `len` bytes between `buf` and the VMM's `hva`.
+    ///
+    /// # Safety
+    ///
+    /// `buf` must be valid for `len` bytes, for writing unless `write`.
+    unsafe fn access(&self, hva: usize, buf: *mut u8, len: usize, write: bool) -> Result {
+        let flags = if write { bindings::FOLL_WRITE } else { 0 };
+        // SAFETY: `task` is held; `buf` per the function's contract; `len`
+        // is at most a page.
+        let done = unsafe {
+            bindings::access_process_vm(
+                self.task.as_ptr(),
+                hva as kernel::ffi::c_ulong,
+                buf.cast(),
+                len as c_int,
+                flags as c_uint,
+            )
+        };
+        if done as usize == len {
+            Ok(())
+        } else {
+            Err(EFAULT)
+        }
+    }
+
+    /// A user reference on the VMM's address space; `EFAULT` if it has
+    /// none left.
+    pub(crate) fn hold_mm(&self) -> Result<MmUser> {
+        // SAFETY: the task is held; a non-null result is a reference we own.
+        let mm = unsafe { bindings::get_task_mm(self.task.as_ptr()) };
+        // INVARIANT: see above.
+        Ok(MmUser(NonNull::new(mm).ok_or(EFAULT)?))
+    }
+
+    /// Copies guest memory at `gpa` into `dst`.
+    pub(crate) fn read(&self, gpa: u64, dst: &mut [u8]) -> Result {
+        let srcu = KvmSrcuGuard::new(&self.kvm);
+        for_each_page(
+            gpa,
+            dst.len(),
+            |gfn| self.frame(&srcu, gfn, false),
+            |_, hva, off, n| {
+                let piece = &mut dst[off..off + n];
+                // SAFETY: `piece` is writable for `n` bytes.
+                unsafe { self.access(hva, piece.as_mut_ptr(), n, false) }
+            },
+        )
+    }
+
+    /// Copies `src` into guest memory at `gpa`.
+    pub(crate) fn write(&self, gpa: u64, src: &[u8]) -> Result {
+        let srcu = KvmSrcuGuard::new(&self.kvm);
+        for_each_page(
+            gpa,
+            src.len(),
+            |gfn| self.frame(&srcu, gfn, true),
+            |frame, hva, off, n| {
+                let piece = &src[off..off + n];
+                // SAFETY: `piece` is readable for `n` bytes, and a write
+                // access only reads the buffer.
+                unsafe { self.access(hva, piece.as_ptr().cast_mut(), n, true)? };
+                // SAFETY: `frame` was resolved under `srcu`, still held.
+                unsafe { mark_dirty(frame) };
+                Ok(())
+            },
+        )
+    }
+
+    /// The address of guest-physical `gpa` in the VMM process.
+    pub(crate) fn hva(&self, gpa: u64, write: bool) -> Result<usize> {
+        let srcu = KvmSrcuGuard::new(&self.kvm);
+        let frame = self.frame(&srcu, gpa / PAGE_SIZE, write)?;
+        Ok(frame.slot.hva + (gpa % PAGE_SIZE) as usize)
+    }
+}
+
+/// A user reference (`mm_users`) on a VMM's address space, put with
+/// `mmput_async()` so that dropping the last one never tears the address
+/// space down in the dropping thread.
+///
+/// # Invariants
+///
+/// The value owns one `mm_users` reference on the pointed-to `mm_struct`.
+pub(crate) struct MmUser(NonNull<bindings::mm_struct>);
+
+impl Drop for MmUser {
+    fn drop(&mut self) {
+        // SAFETY: we own the reference (type invariant).
+        unsafe { bindings::mmput_async(self.0.as_ptr()) }
+    }
+}
+
+/// A VMM process, found by pid, that the caller is allowed to serve.
+pub(crate) struct OwnedProcess(ARef<Task>);
+
+impl OwnedProcess {
+    /// The process `pid` (in the caller's pid namespace): `ESRCH` if there is
+    /// none, `EACCES` unless the caller's effective uid is the process's uid
+    /// or the caller has `CAP_SYS_ADMIN`.
+    pub(crate) fn find(pid: i32) -> Result<Self> {
+        if pid <= 0 {
+            return Err(ESRCH);
+        }
+        // SAFETY: plain lookup; a non-null result carries a reference we own.
+        let task = unsafe { raw::covmm_get_task_by_vpid(pid) };
+        let task = NonNull::new(task.cast::<Task>()).ok_or(ESRCH)?;
+        // SAFETY: `covmm_get_task_by_vpid()` took the reference we hand over.
+        let task = unsafe { ARef::from_raw(task) };
+        // SAFETY: `capable()` only reads the caller's credentials (and may
+        // audit).
+        let admin = unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) };
+        if task.uid() != Kuid::current_euid() && !admin {
+            return Err(EACCES);
+        }
+        Ok(Self(task))
+    }
+
+    /// Watches the process's address space: `ESRCH` if it has none left.
+    pub(crate) fn watch(&self) -> Result<MmWatch> {
+        // SAFETY: the task is held; the helper takes and drops its own mm
+        // reference; `MMU_NOTIFIER_OPS` is static.
+        let sub = unsafe { raw::covmm_task_mmu_notifier_get(&MMU_NOTIFIER_OPS, self.0.as_ptr()) };
+        let sub = from_err_ptr(sub)?;
+        // INVARIANT: as in `MmWatch::new`.
+        Ok(MmWatch {
+            ptr: NonNull::new(sub).ok_or(EINVAL)?,
+        })
     }
 }
 
@@ -340,6 +632,15 @@ impl MmWatch {
         Ok(Self {
             ptr: NonNull::new(sub).ok_or(EINVAL)?,
         })
+    }
+}
+
+impl MmWatch {
+    /// The address space watched.
+    pub(crate) fn key(&self) -> MmKey {
+        // SAFETY: we hold a reference on the subscription (type invariant),
+        // whose `mm` is set at registration and never changes.
+        MmKey(unsafe { (*self.ptr.as_ptr()).mm } as usize)
     }
 }
 
@@ -444,6 +745,11 @@ impl Drop for Workqueue {
 /// holds an `Arc` on it and clears this pointer only after the hook is gone,
 /// every call has drained and `mmu_notifier_synchronize()` has returned.
 static HOST: Atomic<*const Host> = Atomic::new(ptr::null());
+
+/// The host, for file operations on the device; `ENODEV` during unload.
+pub(crate) fn host() -> Result<&'static Host> {
+    active_host().ok_or(ENODEV)
+}
 
 fn active_host() -> Option<&'static Host> {
     let host = HOST.load(Acquire);

@@ -17,6 +17,9 @@
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
 #include <linux/mmu_notifier.h>
+#include <linux/rcuwait.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/workqueue.h>
 
 #include "kvm_glue.h"
@@ -109,14 +112,10 @@ struct mmu_notifier *covmm_mmu_notifier_get(const struct mmu_notifier_ops *ops,
 	return mmu_notifier_get(ops, mm);
 }
 
-/*
- * Guest memory. The caller is the vCPU thread serving a hypercall, which
- * holds kvm->srcu (vcpu_run()), so the memslot stays valid for the call.
- */
-int covmm_gfn_to_slot(struct kvm_vcpu *vcpu, u64 gfn, struct covmm_slot *out)
+static int covmm_fill_slot(struct kvm *kvm, struct kvm_memslots *slots,
+			   u64 gfn, struct covmm_slot *out)
 {
-	struct kvm_memory_slot *slot =
-		__gfn_to_memslot(kvm_vcpu_memslots(vcpu), gfn);
+	struct kvm_memory_slot *slot = __gfn_to_memslot(slots, gfn);
 
 	if (!slot)
 		return -EFAULT;
@@ -126,8 +125,97 @@ int covmm_gfn_to_slot(struct kvm_vcpu *vcpu, u64 gfn, struct covmm_slot *out)
 	out->invalid = slot->flags & KVM_MEMSLOT_INVALID;
 	out->guest_memfd = kvm_slot_has_gmem(slot);
 	out->dirty_log = kvm_slot_dirty_track_enabled(slot);
-	out->dirty_ring = vcpu->kvm->dirty_ring_size != 0;
+	out->dirty_ring = kvm->dirty_ring_size != 0;
 	return 0;
+}
+
+/*
+ * Guest memory. The caller is the vCPU thread serving a hypercall, which
+ * holds kvm->srcu (vcpu_run()), so the memslot stays valid for the call.
+ */
+int covmm_gfn_to_slot(struct kvm_vcpu *vcpu, u64 gfn, struct covmm_slot *out)
+{
+	return covmm_fill_slot(vcpu->kvm, kvm_vcpu_memslots(vcpu), gfn, out);
+}
+
+/* The same from another thread, which holds kvm->srcu itself (address space 0). */
+int covmm_kvm_gfn_to_slot(struct kvm *kvm, u64 gfn, struct covmm_slot *out)
+{
+	return covmm_fill_slot(kvm, kvm_memslots(kvm), gfn, out);
+}
+
+int covmm_kvm_srcu_read_lock(struct kvm *kvm)
+{
+	return srcu_read_lock(&kvm->srcu);
+}
+
+void covmm_kvm_srcu_read_unlock(struct kvm *kvm, int idx)
+{
+	srcu_read_unlock(&kvm->srcu, idx);
+}
+
+/*
+ * VM long polling: a vCPU thread sleeping inside a hypercall, the way
+ * kvm_vcpu_block() sleeps. It drops kvm->srcu so memslot updates go on, and
+ * waits on the vCPU's own rcuwait, which kvm_vcpu_kick() wakes for every
+ * event aimed at the vCPU (IPIs, timers, requests).
+ */
+void covmm_vcpu_srcu_read_unlock(struct kvm_vcpu *vcpu)
+{
+	kvm_vcpu_srcu_read_unlock(vcpu);
+}
+
+void covmm_vcpu_srcu_read_lock(struct kvm_vcpu *vcpu)
+{
+	kvm_vcpu_srcu_read_lock(vcpu);
+}
+
+void covmm_vcpu_prepare_wait(struct kvm_vcpu *vcpu)
+{
+	prepare_to_rcuwait(kvm_arch_vcpu_get_wait(vcpu));
+	set_current_state(TASK_INTERRUPTIBLE);
+}
+
+void covmm_vcpu_finish_wait(struct kvm_vcpu *vcpu)
+{
+	finish_rcuwait(kvm_arch_vcpu_get_wait(vcpu));
+}
+
+bool covmm_vcpu_request_pending(struct kvm_vcpu *vcpu)
+{
+	return kvm_request_pending(vcpu);
+}
+
+bool covmm_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+/* A process by pid in the caller's namespace, with a reference, or NULL. */
+struct task_struct *covmm_get_task_by_vpid(pid_t nr)
+{
+	struct task_struct *task;
+
+	rcu_read_lock();
+	task = pid_task(find_vpid(nr), PIDTYPE_TGID);
+	if (task)
+		get_task_struct(task);
+	rcu_read_unlock();
+	return task;
+}
+
+/* mmu_notifier_get() on a process's address space, which must still have users. */
+struct mmu_notifier *covmm_task_mmu_notifier_get(const struct mmu_notifier_ops *ops,
+						 struct task_struct *task)
+{
+	struct mm_struct *mm = get_task_mm(task);
+	struct mmu_notifier *sub;
+
+	if (!mm)
+		return ERR_PTR(-ESRCH);
+	sub = mmu_notifier_get(ops, mm);
+	mmput(mm);
+	return sub;
 }
 
 /* The bitmap half of mark_page_dirty_in_slot(), which is not exported. */

@@ -12,6 +12,7 @@ struct kvm;
 struct kvm_vcpu;
 struct mmu_notifier;
 struct mmu_notifier_ops;
+struct task_struct;
 struct workqueue_struct;
 
 /* Rust: should this hypercall be diverted to CoVMM? Runs in ftrace context. */
@@ -44,6 +45,20 @@ struct covmm_slot {
 };
 
 int covmm_gfn_to_slot(struct kvm_vcpu *vcpu, u64 gfn, struct covmm_slot *out);
+int covmm_kvm_gfn_to_slot(struct kvm *kvm, u64 gfn, struct covmm_slot *out);
+int covmm_kvm_srcu_read_lock(struct kvm *kvm);
+void covmm_kvm_srcu_read_unlock(struct kvm *kvm, int idx);
+
+void covmm_vcpu_srcu_read_unlock(struct kvm_vcpu *vcpu);
+void covmm_vcpu_srcu_read_lock(struct kvm_vcpu *vcpu);
+void covmm_vcpu_prepare_wait(struct kvm_vcpu *vcpu);
+void covmm_vcpu_finish_wait(struct kvm_vcpu *vcpu);
+bool covmm_vcpu_request_pending(struct kvm_vcpu *vcpu);
+bool covmm_fatal_signal_pending(void);
+
+struct task_struct *covmm_get_task_by_vpid(pid_t nr);
+struct mmu_notifier *covmm_task_mmu_notifier_get(const struct mmu_notifier_ops *ops,
+						 struct task_struct *task);
 void covmm_slot_mark_dirty(struct covmm_slot *slot, u64 gfn);
 
 #endif /* COVMM_HOST_KVM_GLUE_H */

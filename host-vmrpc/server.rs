@@ -11,10 +11,15 @@
 //! segments (the guest memory the guest chose to expose to this call) and the
 //! VM's memslots; anything else is `EFAULT`.
 //!
-//! Servers come from host-vmrpc itself or from other modules, through the
-//! exported C API (`include/covmm/host.h`, implemented in `kvm.rs`). When a
-//! server is unregistered, guests that are bound keep their handles, but
-//! their calls fail with `ESHUTDOWN`; calls already running finish first.
+//! Servers come from host-vmrpc itself, from other modules through the
+//! exported C API (`include/covmm/host.h`, implemented in `kvm.rs`), and from
+//! host user space through `/dev/covmm` (`userserver.rs`). When a server is
+//! unregistered, guests that are bound keep their handles, but their calls
+//! fail with `ESHUTDOWN`; calls already running finish first.
+//!
+//! A server is global, or belongs to one VM (user-space servers always do:
+//! they are registered for one VMM process). A VM's own servers come first
+//! when it binds, so two VMs may each have a server of the same name.
 //!
 //! Lock order: the registry's mutex is taken only by bind and by
 //! (un)registration, never on the call path.
@@ -32,7 +37,8 @@ use kernel::{
 };
 
 use crate::abi::{self, Segment};
-use crate::kvm::{ForeignDispatch, GuestMemory};
+use crate::kvm::{ForeignDispatch, GuestMemory, MmKey, MmWatch, RemoteGuest};
+use crate::userserver::UserServer;
 
 /// How a server handles a call: `(context, function, request address,
 /// request length) -> result`. The address and length are the guest's, not
@@ -43,6 +49,8 @@ pub(crate) enum Dispatch {
     Native(fn(&mut CallContext<'_>, u32, u64, u64) -> Result<i64>),
     /// A server registered by another module through the C API.
     Foreign(ForeignDispatch),
+    /// A server in host user space; calls are queued for it.
+    User(Arc<UserServer>),
 }
 
 /// A named, versioned host server.
@@ -51,6 +59,9 @@ pub(crate) struct Server {
     name: [u8; abi::SERVER_NAME_LEN],
     version: u32,
     dispatch: Dispatch,
+    /// The VMM whose guests alone may bind, or `None` for every guest. The
+    /// watch keeps the address space's identity from being reused.
+    owner: Option<MmWatch>,
     /// Cleared by [`ServerRegistry::unregister`]; no call starts afterwards.
     live: Atomic<bool>,
     /// Held by every call; unregistration waits for it.
@@ -59,14 +70,27 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// A server called `name` (see [`abi::server_name`] for what is allowed).
+    /// A server called `name` (see [`abi::server_name`] for what is allowed)
+    /// for every guest.
     pub(crate) fn new(name: &[u8], version: u32, dispatch: Dispatch) -> Result<Arc<Self>> {
+        Self::for_vm(name, version, dispatch, None)
+    }
+
+    /// A server for the guests of the VMM `owner` watches, or for every
+    /// guest if `owner` is `None`.
+    pub(crate) fn for_vm(
+        name: &[u8],
+        version: u32,
+        dispatch: Dispatch,
+        owner: Option<MmWatch>,
+    ) -> Result<Arc<Self>> {
         let name = abi::encode_server_name(name).ok_or(EINVAL)?;
         Arc::pin_init(
             try_pin_init!(Server {
                 name,
                 version,
                 dispatch,
+                owner,
                 live: Atomic::new(true),
                 calls <- new_srcu!("covmm_server_calls"),
             }),
@@ -76,6 +100,18 @@ impl Server {
 
     fn matches(&self, name: &[u8; abi::SERVER_NAME_LEN], version: u32) -> bool {
         self.name == *name && self.version == version
+    }
+
+    fn scope(&self) -> Option<MmKey> {
+        self.owner.as_ref().map(MmWatch::key)
+    }
+
+    /// The queue of a user-space server; `None` for servers in the kernel.
+    pub(crate) fn user(&self) -> Option<&Arc<UserServer>> {
+        match &self.dispatch {
+            Dispatch::User(user) => Some(user),
+            _ => None,
+        }
     }
 
     /// Runs one call, unless the server has been unregistered.
@@ -93,6 +129,8 @@ impl Server {
         match &self.dispatch {
             Dispatch::Native(f) => f(ctx, func, arg, len),
             Dispatch::Foreign(f) => f.call(ctx, func, arg, len),
+            // The hypercall layer queues these itself (it may sleep long).
+            Dispatch::User(_) => Err(EINVAL),
         }
     }
 }
@@ -111,12 +149,13 @@ impl ServerRegistry {
         })
     }
 
-    /// Adds `server`; `EEXIST` if one with the same name and version exists.
+    /// Adds `server`; `EEXIST` if one with the same name, version and scope
+    /// exists.
     pub(crate) fn register(&self, server: Arc<Server>) -> Result {
         let mut servers = self.servers.lock();
         if servers
             .iter()
-            .any(|s| s.matches(&server.name, server.version))
+            .any(|s| s.matches(&server.name, server.version) && s.scope() == server.scope())
         {
             return Err(EEXIST);
         }
@@ -139,46 +178,99 @@ impl ServerRegistry {
         server.calls.synchronize();
     }
 
-    /// The server a guest's [`abi::BindRequest`] names.
-    pub(crate) fn find(&self, req: &abi::BindRequest) -> Result<Arc<Server>> {
+    /// The server a guest's [`abi::BindRequest`] names, for a VM of the
+    /// VMM whose address space is `vm`: its own server first, then a global
+    /// one. A user-space server needs [`abi::BIND_RESTARTABLE`] (`EPROTO`).
+    pub(crate) fn find(&self, req: &abi::BindRequest, vm: MmKey) -> Result<Arc<Server>> {
         abi::server_name(&req.name).map_err(|_| EINVAL)?;
-        if req.flags != 0 {
+        if req.flags & !abi::BIND_RESTARTABLE != 0 {
             return Err(EINVAL);
         }
-        let servers = self.servers.lock();
-        servers
-            .iter()
-            .find(|s| s.matches(&req.name, req.version))
-            .cloned()
-            .ok_or(ENOENT)
+        let server = {
+            let servers = self.servers.lock();
+            let named = || servers.iter().filter(|s| s.matches(&req.name, req.version));
+            named()
+                .find(|s| s.scope() == Some(vm))
+                .or_else(|| named().find(|s| s.scope().is_none()))
+                .cloned()
+                .ok_or(ENOENT)?
+        };
+        if server.user().is_some() && req.flags & abi::BIND_RESTARTABLE == 0 {
+            return Err(EPROTO);
+        }
+        Ok(server)
     }
-}
 
-/// What a server may do during one call: reach the guest memory the call
-/// exposes.
-pub(crate) struct CallContext<'a> {
-    memory: GuestMemory<'a>,
-    segs: &'a [Segment],
-    vm_pid: i32,
-}
-
-impl<'a> CallContext<'a> {
-    /// A context over `segs`, which the hypercall layer has checked.
-    pub(crate) fn new(memory: GuestMemory<'a>, segs: &'a [Segment], vm_pid: i32) -> Self {
-        Self {
-            memory,
-            segs,
-            vm_pid,
+    /// The VMM whose address space is `vm` has exited: its servers go.
+    pub(crate) fn vm_gone(&self, vm: MmKey) {
+        let gone = {
+            let mut servers = self.servers.lock();
+            let mut gone = KVec::new();
+            for server in servers.iter().filter(|s| s.scope() == Some(vm)) {
+                // On ENOMEM the rest stay registered, unreachable (no VM has
+                // this address space any more), until their files close.
+                if gone.push(server.clone(), GFP_KERNEL).is_err() {
+                    break;
+                }
+            }
+            servers.retain(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)));
+            gone
+        };
+        for server in gone {
+            server.live.store(false, Release);
+            if let Some(user) = server.user() {
+                user.close(ENODEV);
+            }
+            server.calls.synchronize();
         }
     }
+}
 
-    /// The pid of the calling VM's VMM process.
-    pub(crate) fn vm_pid(&self) -> i32 {
-        self.vm_pid
+/// Guest memory as a server reaches it: from the vCPU thread during the call
+/// ([`GuestMemory`]), or from a user-space server's thread ([`RemoteGuest`]).
+pub(crate) trait GuestAccess {
+    /// Copies guest-physical memory at `gpa` into `dst`.
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result;
+    /// Copies `src` to guest-physical `gpa`.
+    fn write(&self, gpa: u64, src: &[u8]) -> Result;
+    /// The address of guest-physical `gpa` in the VMM process.
+    fn hva(&self, gpa: u64, write: bool) -> Result<usize>;
+}
+
+impl GuestAccess for GuestMemory<'_> {
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result {
+        GuestMemory::read(self, gpa, dst)
     }
+    fn write(&self, gpa: u64, src: &[u8]) -> Result {
+        GuestMemory::write(self, gpa, src)
+    }
+    fn hva(&self, gpa: u64, write: bool) -> Result<usize> {
+        GuestMemory::hva(self, gpa, write)
+    }
+}
 
-    /// The address of guest byte `gva` in the VMM process, which is the
-    /// current process during the call.
+impl GuestAccess for RemoteGuest {
+    fn read(&self, gpa: u64, dst: &mut [u8]) -> Result {
+        RemoteGuest::read(self, gpa, dst)
+    }
+    fn write(&self, gpa: u64, src: &[u8]) -> Result {
+        RemoteGuest::write(self, gpa, src)
+    }
+    fn hva(&self, gpa: u64, write: bool) -> Result<usize> {
+        RemoteGuest::hva(self, gpa, write)
+    }
+}
+
+/// The guest memory one call exposes: its checked segments over the VM's
+/// memory. Guest addresses resolve through the segments; anything outside
+/// them is `EFAULT`.
+pub(crate) struct CallMemory<'a, M: GuestAccess> {
+    pub(crate) memory: &'a M,
+    pub(crate) segs: &'a [Segment],
+}
+
+impl<M: GuestAccess> CallMemory<'_, M> {
+    /// The address of guest byte `gva` in the VMM process.
     pub(crate) fn get_hva(&self, gva: u64, write: bool) -> Result<usize> {
         let chunk = abi::resolve(self.segs, gva, 1)
             .next()
@@ -215,6 +307,54 @@ impl<'a> CallContext<'a> {
             done += chunk.len;
         }
         Ok(())
+    }
+}
+
+/// What a server may do during one call: reach the guest memory the call
+/// exposes.
+pub(crate) struct CallContext<'a> {
+    memory: GuestMemory<'a>,
+    segs: &'a [Segment],
+    vm_pid: i32,
+}
+
+impl<'a> CallContext<'a> {
+    /// A context over `segs`, which the hypercall layer has checked.
+    pub(crate) fn new(memory: GuestMemory<'a>, segs: &'a [Segment], vm_pid: i32) -> Self {
+        Self {
+            memory,
+            segs,
+            vm_pid,
+        }
+    }
+
+    /// The pid of the calling VM's VMM process.
+    pub(crate) fn vm_pid(&self) -> i32 {
+        self.vm_pid
+    }
+
+    fn view(&self) -> CallMemory<'_, GuestMemory<'a>> {
+        CallMemory {
+            memory: &self.memory,
+            segs: self.segs,
+        }
+    }
+
+    /// The address of guest byte `gva` in the VMM process, which is the
+    /// current process during the call.
+    pub(crate) fn get_hva(&self, gva: u64, write: bool) -> Result<usize> {
+        self.view().get_hva(gva, write)
+    }
+
+    /// Copies `dst.len()` bytes at guest address `gva` into `dst`.
+    pub(crate) fn copy_from_guest(&self, dst: &mut [u8], gva: u64) -> Result {
+        self.view().copy_from_guest(dst, gva)
+    }
+
+    /// Copies `src` to guest address `gva`, which must lie in segments the
+    /// guest marked writable (`EFAULT` otherwise, before any byte moves).
+    pub(crate) fn copy_to_guest(&self, gva: u64, src: &[u8]) -> Result {
+        self.view().copy_to_guest(gva, src)
     }
 }
 
@@ -322,26 +462,34 @@ mod tests {
         let registry = KBox::pin_init(ServerRegistry::new(), GFP_KERNEL)?;
         let server = selftest::server()?;
         registry.register(server.clone())?;
-        let found = registry.find(&request(abi::selftest::NAME, abi::selftest::VERSION))?;
+        let found = registry.find_any(&request(abi::selftest::NAME, abi::selftest::VERSION))?;
         assert!(Arc::ptr_eq(&found, &server));
         assert_eq!(
-            registry.find(&request(abi::selftest::NAME, 2)).err(),
+            registry.find_any(&request(abi::selftest::NAME, 2)).err(),
             Some(ENOENT)
         );
-        assert_eq!(registry.find(&request(b"nosuch", 1)).err(), Some(ENOENT));
-        assert_eq!(registry.find(&request(b"bad name", 1)).err(), Some(EINVAL));
+        assert_eq!(registry.find_any(&request(b"nosuch", 1)).err(), Some(ENOENT));
+        assert_eq!(registry.find_any(&request(b"bad name", 1)).err(), Some(EINVAL));
         let mut flagged = request(abi::selftest::NAME, abi::selftest::VERSION);
-        flagged.flags = 1;
-        assert_eq!(registry.find(&flagged).err(), Some(EINVAL));
+        flagged.flags = 2;
+        assert_eq!(registry.find_any(&flagged).err(), Some(EINVAL));
+        flagged.flags = abi::BIND_RESTARTABLE;
+        assert!(registry.find_any(&flagged).is_ok());
         assert_eq!(registry.register(selftest::server()?).err(), Some(EEXIST));
         registry.unregister(&server);
         assert_eq!(
             registry
-                .find(&request(abi::selftest::NAME, abi::selftest::VERSION))
+                .find_any(&request(abi::selftest::NAME, abi::selftest::VERSION))
                 .err(),
             Some(ENOENT)
         );
         Ok(())
+    }
+
+    impl ServerRegistry {
+        fn find_any(&self, req: &abi::BindRequest) -> Result<Arc<Server>> {
+            self.find(req, MmKey::NONE)
+        }
     }
 
     #[test]

@@ -12,8 +12,14 @@
 //! to the VM that bound it: another VM presenting the same number gets
 //! `EBADF`.
 //!
-//! Lock order: [`VmRegistry`]'s spinlock and each VM's bindings lock are
-//! leaves. Nothing that sleeps or drops a [`Vm`] or a server runs under them.
+//! Calls to user-space servers that returned `CALL_AGAIN` wait in the VM as
+//! [`Parked`] calls, keyed by their descriptor block's address, until the
+//! guest issues them again (from any vCPU) or cancels them. When the VM goes,
+//! its parked calls are cancelled.
+//!
+//! Lock order: [`VmRegistry`]'s spinlock and each VM's bindings and parked
+//! locks are leaves. Nothing that sleeps or drops a [`Vm`] or a server runs
+//! under them.
 
 use kernel::{
     new_spinlock, new_work,
@@ -29,6 +35,28 @@ use kernel::{
 use crate::abi;
 use crate::kvm::{KvmRef, MmKey, MmWatch, Vcpu, VmKey, Workqueue};
 use crate::server::Server;
+use crate::userserver::UserCall;
+
+/// Most calls one VM may have parked at once.
+const MAX_PARKED: usize = 64;
+
+/// A call to a user-space server that returned `CALL_AGAIN`, with the
+/// hypercall arguments that issue it again.
+pub(crate) struct Parked {
+    args: [u64; 4],
+    pub(crate) call: Arc<UserCall>,
+}
+
+impl Parked {
+    pub(crate) fn new(args: [u64; 4], call: Arc<UserCall>) -> Self {
+        Self { args, call }
+    }
+
+    /// Whether `args` (of a `Perform`) issue this call again.
+    pub(crate) fn is_for(&self, args: [u64; 4]) -> bool {
+        self.args == args
+    }
+}
 
 /// The servers a VM is bound to, by handle.
 struct Bindings {
@@ -38,7 +66,7 @@ struct Bindings {
 }
 
 /// CoVMM's state for one VM.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Vm {
     kvm: KvmRef,
     mm: MmKey,
@@ -46,6 +74,9 @@ pub(crate) struct Vm {
     pings: Atomic<u64>,
     #[pin]
     bindings: SpinLock<Bindings>,
+    /// Parked calls, by descriptor block address.
+    #[pin]
+    parked: SpinLock<RBTree<u64, Parked>>,
     /// Drops the registry's reference outside the mmu_notifier callback.
     #[pin]
     reap: Work<Vm>,
@@ -77,6 +108,7 @@ impl Vm {
                     Bindings { table: RBTree::new(), next: 1 },
                     "covmm_vm_bindings"
                 ),
+                parked <- new_spinlock!(RBTree::new(), "covmm_vm_parked"),
                 reap <- new_work!("covmm::Vm::reap"),
             }),
             GFP_KERNEL,
@@ -118,9 +150,42 @@ impl Vm {
             .ok_or(EBADF)
     }
 
+    /// Parks a call until the guest issues it again; `EBUSY` if the VM has
+    /// [`MAX_PARKED`] already.
+    pub(crate) fn park(&self, parked: Parked) -> Result {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let block = parked.args[2];
+        let mut table = self.parked.lock();
+        if table.iter().count() >= MAX_PARKED {
+            return Err(EBUSY);
+        }
+        // The block was unparked before the call was made, so the slot is
+        // free; a replaced entry would be dropped after the guard.
+        let _old = table.insert(node.into_node(block, parked));
+        Ok(())
+    }
+
+    /// Takes the call parked with descriptor block `block`.
+    pub(crate) fn unpark(&self, block: u64) -> Option<Parked> {
+        self.parked.lock().remove(&block)
+    }
+
     /// The pid of the VMM process that owns the VM.
     pub(crate) fn owner_pid(&self) -> i32 {
         self.kvm.userspace_pid()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Vm {
+    fn drop(self: Pin<&mut Self>) {
+        // Servers must not reach a VM that has gone, and the calls hold
+        // references on it. A VM is dropped from process context (the
+        // reaper, or unload), where cancelling may sleep.
+        let parked = core::mem::take(&mut *self.parked.lock());
+        for (_, p) in parked.iter() {
+            let _ = p.call.cancel();
+        }
     }
 }
 

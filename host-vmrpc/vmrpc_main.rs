@@ -11,16 +11,20 @@
 //! Layout: `kvm.rs` is the only file with `unsafe` (KVM, guest memory, ftrace,
 //! mmu_notifier and workqueue glue over `kvm_glue.c`); `hypercall.rs`
 //! dispatches; `vm.rs` keeps per-VM state and bindings; `server.rs` holds the
-//! VMRPC server registry and the call context servers see.
+//! VMRPC server registry and the call context servers see; `userserver.rs`
+//! queues calls for servers in host user space, which `device.rs` serves
+//! through `/dev/covmm`.
 
 use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tools/abi/src/wire.rs"]
 mod abi;
+mod device;
 mod hypercall;
 mod kvm;
 mod server;
+mod userserver;
 mod vm;
 
 use kvm::MmKey;
@@ -63,6 +67,7 @@ impl Host {
 
     /// A VMM process's address space is going away.
     pub(crate) fn mm_released(&self, mm: MmKey) {
+        self.servers.vm_gone(mm);
         self.vms.mm_released(mm);
     }
 
@@ -72,22 +77,38 @@ impl Host {
     }
 }
 
+#[pin_data]
 struct HostVmrpc {
+    /// Deregistered first: the device reaches the host through the hook.
+    #[pin]
+    _device: kernel::miscdevice::MiscDeviceRegistration<device::HostDevice>,
     _hook: kvm::Registration,
 }
 
-impl kernel::Module for HostVmrpc {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let host = Host::new()?;
-        host.servers.register(server::selftest::server()?)?;
-        let hook = kvm::Registration::new(host)?;
-        pr_info!(
-            "hooked KVM hypercalls {:#x}..{:#x}, ABI {}.{}\n",
-            abi::HC_BASE,
-            abi::HC_BASE + abi::HC_COUNT - 1,
-            abi::ABI_MAJOR,
-            abi::ABI_MINOR
-        );
-        Ok(Self { _hook: hook })
+impl kernel::InPlaceModule for HostVmrpc {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let host = Host::new();
+        let hook = host.and_then(|host| {
+            host.servers.register(server::selftest::server()?)?;
+            kvm::Registration::new(host)
+        });
+        try_pin_init!(HostVmrpc {
+            _hook: hook?,
+            _device <- device::register(),
+        })
+        .pin_chain(|_| {
+            announce();
+            Ok(())
+        })
     }
+}
+
+fn announce() {
+    pr_info!(
+        "hooked KVM hypercalls {:#x}..{:#x}, ABI {}.{}; /dev/covmm ready\n",
+        abi::HC_BASE,
+        abi::HC_BASE + abi::HC_COUNT - 1,
+        abi::ABI_MAJOR,
+        abi::ABI_MINOR
+    );
 }

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define COVMM_ABI_MAJOR 1
-#define COVMM_ABI_MINOR 1
+#define COVMM_ABI_MINOR 2
 
 /*
  * Hypercalls: RAX = COVMM_HC_BASE + opcode, arguments in RBX, RCX, RDX, RSI,
@@ -33,7 +33,16 @@ enum covmm_opcode {
 	COVMM_OP_UNBIND = 3,		/* RBX: handle */
 	COVMM_OP_PERFORM = 4,		/* RBX: handle, RCX: func, RDX: gpa of
 					 * struct covmm_call_desc + segment[RSI] */
+	COVMM_OP_CANCEL = 5,		/* RBX: gpa of the descriptor block of a
+					 * call that got COVMM_CALL_AGAIN */
 };
+
+/*
+ * PERFORM result: the call still runs on the host, which returned so that the
+ * guest can take interrupts. Issue the same PERFORM again (any vCPU), or
+ * CANCEL it. Only for bindings made with COVMM_BIND_RESTARTABLE.
+ */
+#define COVMM_CALL_AGAIN (-0x10000LL)
 
 /*
  * VMRPC. Servers see guest memory by guest (kernel virtual) address; each
@@ -49,8 +58,10 @@ enum covmm_opcode {
 struct covmm_bind_request {
 	char name[COVMM_SERVER_NAME_LEN];	/* NUL-terminated and -padded */
 	__u32 version;
-	__u32 flags;				/* must be zero */
+	__u32 flags;				/* COVMM_BIND_* */
 };
+
+#define COVMM_BIND_RESTARTABLE 1	/* the guest handles COVMM_CALL_AGAIN */
 
 struct covmm_call_desc {
 	__u64 arg;	/* guest address of the request, given to the server */
@@ -118,5 +129,55 @@ struct covmm_guest_hypercall {
 };
 
 #define COVMM_GUEST_IOC_HYPERCALL _IOWR(COVMM_GUEST_IOC_MAGIC, 0x04, struct covmm_guest_hypercall)
+
+/*
+ * /dev/covmm (host-vmrpc): VMRPC servers in host user space. The VMM's owner
+ * (or CAP_SYS_ADMIN) registers a server for one VM on an open file and serves
+ * calls in a loop: SERVER_WAIT, GUEST_READ/GUEST_WRITE/GET_HVA, REPLY.
+ */
+#define COVMM_HOST_IOC_MAGIC 0xcf
+
+struct covmm_host_server_register {
+	char name[COVMM_SERVER_NAME_LEN];	/* as in covmm_bind_request */
+	__u32 version;
+	__u32 flags;				/* must be zero */
+	__s32 vm_pid;				/* the VMM process */
+	__u32 pad;				/* must be zero */
+};
+
+struct covmm_host_call {
+	__u64 call_id;	/* out: names the call until REPLY */
+	__u32 func;	/* out */
+	__u32 vcpu;	/* out: the calling vCPU */
+	__u64 arg;	/* out: guest address of the request */
+	__u64 arg_len;	/* out: its length */
+};
+
+struct covmm_host_guest_copy {
+	__u64 call_id;
+	__u64 gva;	/* guest address the call exposes */
+	__u64 buf;	/* user address of the server's buffer */
+	__u64 len;	/* at most COVMM_MAX_CALL_BYTES */
+};
+
+struct covmm_host_get_hva {
+	__u64 call_id;
+	__u64 gva;
+	__u32 write;	/* 1 if the byte will be written */
+	__u32 pad;	/* must be zero */
+	__u64 hva;	/* out: address in the VMM process */
+};
+
+struct covmm_host_reply {
+	__u64 call_id;
+	__s64 result;	/* >= 0, or a negated errno */
+};
+
+#define COVMM_HOST_IOC_SERVER_REGISTER _IOW(COVMM_HOST_IOC_MAGIC, 0x01, struct covmm_host_server_register)
+#define COVMM_HOST_IOC_SERVER_WAIT _IOR(COVMM_HOST_IOC_MAGIC, 0x02, struct covmm_host_call)
+#define COVMM_HOST_IOC_GUEST_READ _IOW(COVMM_HOST_IOC_MAGIC, 0x03, struct covmm_host_guest_copy)
+#define COVMM_HOST_IOC_GUEST_WRITE _IOW(COVMM_HOST_IOC_MAGIC, 0x04, struct covmm_host_guest_copy)
+#define COVMM_HOST_IOC_GET_HVA _IOWR(COVMM_HOST_IOC_MAGIC, 0x05, struct covmm_host_get_hva)
+#define COVMM_HOST_IOC_REPLY _IOW(COVMM_HOST_IOC_MAGIC, 0x06, struct covmm_host_reply)
 
 #endif /* _UAPI_LINUX_COVMM_H */

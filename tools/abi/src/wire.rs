@@ -23,7 +23,7 @@ use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Major version of this ABI. A host refuses guests with a different major.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version: additions that old peers can ignore.
-pub const ABI_MINOR: u16 = 1;
+pub const ABI_MINOR: u16 = 2;
 
 /// Encodes a version as returned by [`Opcode::QueryVersion`].
 pub const fn encode_version(major: u16, minor: u16) -> u64 {
@@ -52,6 +52,13 @@ pub const KVM_EPERM: i64 = 1;
 pub mod errno {
     /// Operation not permitted.
     pub const EPERM: i64 = 1;
+    /// No such process: no VMM with that pid.
+    pub const ESRCH: i64 = 3;
+    /// The call was abandoned (its VMM is being killed, or the guest
+    /// cancelled it).
+    pub const EINTR: i64 = 4;
+    /// Input/output error: a server failed.
+    pub const EIO: i64 = 5;
     /// No server of that name and version.
     pub const ENOENT: i64 = 2;
     /// Argument list too long: more than [`super::MAX_SEGMENTS`] segments or
@@ -64,6 +71,14 @@ pub mod errno {
     /// A guest address outside the guest's RAM (or in an MMIO hole), or a
     /// write to read-only guest memory.
     pub const EFAULT: i64 = 14;
+    /// Not the VM's owner.
+    pub const EACCES: i64 = 13;
+    /// Too many calls waiting for a user-space server.
+    pub const EBUSY: i64 = 16;
+    /// A server of that name and version exists already.
+    pub const EEXIST: i64 = 17;
+    /// No such device: a user-space server's VM has gone.
+    pub const ENODEV: i64 = 19;
     /// Invalid argument.
     pub const EINVAL: i64 = 22;
     /// Too many bindings in this VM.
@@ -74,9 +89,19 @@ pub mod errno {
     pub const EPROTO: i64 = 71;
     /// A segment wraps past the end of the guest-physical address space.
     pub const EOVERFLOW: i64 = 75;
-    /// The server went away (its module is being unloaded).
+    /// The server went away (its module is being unloaded, or its
+    /// user-space process closed the device).
     pub const ESHUTDOWN: i64 = 108;
+    /// The guest gave up on the call a user-space server is answering.
+    pub const ECANCELED: i64 = 125;
 }
+
+/// Result of [`Opcode::Perform`]: the call is still running on the host,
+/// which returned to the guest so that it can take interrupts (or so that the
+/// VMM can handle a signal). Issue the very same `Perform` again, from any
+/// vCPU, to go on waiting, or [`Opcode::Cancel`] it. Only calls bound with
+/// [`BIND_RESTARTABLE`] get it. Below `-4095`, so it is never an errno.
+pub const CALL_AGAIN: i64 = -0x1_0000;
 
 /// Operations of the CoVMM hypercall interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,8 +119,14 @@ pub enum Opcode {
     Unbind = 3,
     /// Calls a bound server. RBX: handle, RCX: function number, RDX:
     /// guest-physical address of a [`CallDesc`] followed by RSI [`Segment`]s.
-    /// Returns what the server returns (>= 0), or a negated errno.
+    /// Returns what the server returns (>= 0), [`CALL_AGAIN`], or a negated
+    /// errno.
     Perform = 4,
+    /// Abandons a call that returned [`CALL_AGAIN`]. RBX: the address of
+    /// its descriptor block. When it returns, the server can no longer reach
+    /// the call's memory, so the guest may free it. Returns `-EINTR`, or the
+    /// call's result if it finished first; `-ENOENT` if no such call waits.
+    Cancel = 5,
 }
 
 impl Opcode {
@@ -107,6 +138,7 @@ impl Opcode {
             2 => Some(Self::Bind),
             3 => Some(Self::Unbind),
             4 => Some(Self::Perform),
+            5 => Some(Self::Cancel),
             _ => None,
         }
     }
@@ -152,6 +184,16 @@ pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
         | (ty << IOC_TYPESHIFT)
         | (nr << IOC_NRSHIFT)
         | ((size as u32) << IOC_SIZESHIFT)
+}
+
+/// `_IOW(type, nr, T)`: the kernel reads `T`.
+pub const fn iow<T>(ty: u32, nr: u32) -> u32 {
+    ioc(IOC_WRITE, ty, nr, core::mem::size_of::<T>())
+}
+
+/// `_IOR(type, nr, T)`: the kernel writes `T`.
+pub const fn ior<T>(ty: u32, nr: u32) -> u32 {
+    ioc(IOC_READ, ty, nr, core::mem::size_of::<T>())
 }
 
 /// `_IOWR(type, nr, T)`.
@@ -257,6 +299,108 @@ pub const INSN_VMCALL: u32 = 1;
 pub const INSN_VMMCALL: u32 = 2;
 
 // ---------------------------------------------------------------------------
+// The host device `/dev/covmm`: VMRPC servers in host user space.
+//
+// A process that owns a VM (the VMM's uid, or CAP_SYS_ADMIN) registers a
+// server for that VM on an open file, then serves calls from a loop, as a
+// FUSE daemon does: wait for a call, read and write the guest memory the
+// call exposes, reply. Closing the file unregisters the server; calls still
+// waiting get `ESHUTDOWN`.
+
+/// ioctl type byte of the host device `/dev/covmm`.
+pub const HOST_IOC_MAGIC: u32 = 0xcf;
+
+/// Argument of [`HOST_IOC_SERVER_REGISTER`].
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostServerRegister {
+    /// Server name, as in [`BindRequest::name`].
+    pub name: [u8; SERVER_NAME_LEN],
+    /// Server version.
+    pub version: u32,
+    /// Must be zero.
+    pub flags: u32,
+    /// Pid of the VMM process whose guests may bind to the server.
+    pub vm_pid: i32,
+    /// Explicit padding; must be zero.
+    pub pad: u32,
+}
+
+/// Argument of [`HOST_IOC_SERVER_WAIT`]: one call, filled in by the kernel.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostCall {
+    /// Names the call in the other ioctls until it is replied to.
+    pub call_id: u64,
+    /// The server function the guest called.
+    pub func: u32,
+    /// The calling vCPU.
+    pub vcpu: u32,
+    /// Guest address of the request, as the guest gave it.
+    pub arg: u64,
+    /// Its length, as the guest gave it.
+    pub arg_len: u64,
+}
+
+/// Argument of [`HOST_IOC_GUEST_READ`] and [`HOST_IOC_GUEST_WRITE`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostGuestCopy {
+    /// A call taken with [`HOST_IOC_SERVER_WAIT`] and not yet replied to.
+    pub call_id: u64,
+    /// Guest address inside the memory the call exposes.
+    pub gva: u64,
+    /// User address of the server's buffer.
+    pub buf: u64,
+    /// Bytes to copy, at most [`MAX_CALL_BYTES`].
+    pub len: u64,
+}
+
+/// Argument of [`HOST_IOC_GET_HVA`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostGetHva {
+    /// As in [`HostGuestCopy::call_id`].
+    pub call_id: u64,
+    /// Guest address inside the memory the call exposes.
+    pub gva: u64,
+    /// 1 if the byte is to be written (it must be writable), else 0.
+    pub write: u32,
+    /// Explicit padding; must be zero.
+    pub pad: u32,
+    /// Out: the byte's address in the VMM process.
+    pub hva: u64,
+}
+
+/// Argument of [`HOST_IOC_REPLY`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostReply {
+    /// As in [`HostGuestCopy::call_id`].
+    pub call_id: u64,
+    /// The guest's result: >= 0, or a negated errno (-1..=-4095).
+    pub result: i64,
+}
+
+/// Registers the open file as a server. See [`HostServerRegister`].
+pub const HOST_IOC_SERVER_REGISTER: u32 = iow::<HostServerRegister>(HOST_IOC_MAGIC, 0x01);
+/// Waits for the next call (`EAGAIN` at once with `O_NONBLOCK`). See [`HostCall`].
+pub const HOST_IOC_SERVER_WAIT: u32 = ior::<HostCall>(HOST_IOC_MAGIC, 0x02);
+/// Copies guest memory of a call into the server's buffer.
+pub const HOST_IOC_GUEST_READ: u32 = iow::<HostGuestCopy>(HOST_IOC_MAGIC, 0x03);
+/// Copies the server's buffer into writable guest memory of a call.
+pub const HOST_IOC_GUEST_WRITE: u32 = iow::<HostGuestCopy>(HOST_IOC_MAGIC, 0x04);
+/// Translates a guest address of a call. See [`HostGetHva`].
+pub const HOST_IOC_GET_HVA: u32 = iowr::<HostGetHva>(HOST_IOC_MAGIC, 0x05);
+/// Ends a call with a result. See [`HostReply`].
+pub const HOST_IOC_REPLY: u32 = iow::<HostReply>(HOST_IOC_MAGIC, 0x06);
+
+/// Whether `result` may be given to a guest as a call's result.
+pub const fn valid_result(result: i64) -> bool {
+    result >= -4095
+}
+
+// ---------------------------------------------------------------------------
 // VMRPC: guest-to-host calls.
 //
 // Servers see guest memory by guest (kernel virtual) address, as in the
@@ -287,9 +431,14 @@ pub struct BindRequest {
     pub name: [u8; SERVER_NAME_LEN],
     /// Server version; must equal the registered one.
     pub version: u32,
-    /// Must be zero.
+    /// [`BIND_RESTARTABLE`], or zero.
     pub flags: u32,
 }
+
+/// [`BindRequest::flags`]: the guest handles [`CALL_AGAIN`] (and so can
+/// wait for servers that take their time: those in user space accept no
+/// other binding, and refuse one without it with `EPROTO`).
+pub const BIND_RESTARTABLE: u32 = 1;
 
 /// Head of the descriptor block of [`Opcode::Perform`]; its segments follow
 /// it directly in guest memory.
@@ -574,10 +723,17 @@ mod tests {
 
     #[test]
     fn vmrpc_opcodes_round_trip() {
-        for op in [Opcode::Bind, Opcode::Unbind, Opcode::Perform] {
+        for op in [
+            Opcode::Bind,
+            Opcode::Unbind,
+            Opcode::Perform,
+            Opcode::Cancel,
+        ] {
             assert_eq!(Opcode::from_raw(op as u32), Some(op));
         }
-        assert_eq!(Opcode::from_raw(5), None);
+        assert_eq!(Opcode::from_raw(6), None);
+        assert!(!valid_result(CALL_AGAIN));
+        assert!(valid_result(-4095) && valid_result(0) && !valid_result(-4096));
     }
 
     #[test]

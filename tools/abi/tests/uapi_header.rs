@@ -31,14 +31,74 @@ fn c_header_matches_rust_abi() {
         "COVMM_HC(COVMM_OP_QUERY_VERSION)",
         abi::Opcode::QueryVersion.hypercall_nr(),
     );
-    for op in [abi::Opcode::Bind, abi::Opcode::Unbind, abi::Opcode::Perform] {
-        let name = match op {
-            abi::Opcode::Bind => "COVMM_OP_BIND",
-            abi::Opcode::Unbind => "COVMM_OP_UNBIND",
-            _ => "COVMM_OP_PERFORM",
-        };
+    for (name, op) in [
+        ("COVMM_OP_BIND", abi::Opcode::Bind),
+        ("COVMM_OP_UNBIND", abi::Opcode::Unbind),
+        ("COVMM_OP_PERFORM", abi::Opcode::Perform),
+        ("COVMM_OP_CANCEL", abi::Opcode::Cancel),
+    ] {
         eq(name, op as u64);
     }
+    eq("COVMM_CALL_AGAIN", abi::CALL_AGAIN as u64);
+    eq("COVMM_BIND_RESTARTABLE", abi::BIND_RESTARTABLE.into());
+    for (name, cmd) in [
+        (
+            "COVMM_HOST_IOC_SERVER_REGISTER",
+            abi::HOST_IOC_SERVER_REGISTER,
+        ),
+        ("COVMM_HOST_IOC_SERVER_WAIT", abi::HOST_IOC_SERVER_WAIT),
+        ("COVMM_HOST_IOC_GUEST_READ", abi::HOST_IOC_GUEST_READ),
+        ("COVMM_HOST_IOC_GUEST_WRITE", abi::HOST_IOC_GUEST_WRITE),
+        ("COVMM_HOST_IOC_GET_HVA", abi::HOST_IOC_GET_HVA),
+        ("COVMM_HOST_IOC_REPLY", abi::HOST_IOC_REPLY),
+    ] {
+        eq(name, cmd.into());
+    }
+    for (field, off) in [
+        ("version", offset_of!(abi::HostServerRegister, version)),
+        ("flags", offset_of!(abi::HostServerRegister, flags)),
+        ("vm_pid", offset_of!(abi::HostServerRegister, vm_pid)),
+        ("pad", offset_of!(abi::HostServerRegister, pad)),
+    ] {
+        eq(
+            &format!("offsetof(struct covmm_host_server_register, {field})"),
+            off as u64,
+        );
+    }
+    for (field, off) in [
+        ("func", offset_of!(abi::HostCall, func)),
+        ("vcpu", offset_of!(abi::HostCall, vcpu)),
+        ("arg", offset_of!(abi::HostCall, arg)),
+        ("arg_len", offset_of!(abi::HostCall, arg_len)),
+    ] {
+        eq(
+            &format!("offsetof(struct covmm_host_call, {field})"),
+            off as u64,
+        );
+    }
+    for (field, off) in [
+        ("gva", offset_of!(abi::HostGuestCopy, gva)),
+        ("buf", offset_of!(abi::HostGuestCopy, buf)),
+        ("len", offset_of!(abi::HostGuestCopy, len)),
+    ] {
+        eq(
+            &format!("offsetof(struct covmm_host_guest_copy, {field})"),
+            off as u64,
+        );
+    }
+    for (field, off) in [
+        ("write", offset_of!(abi::HostGetHva, write)),
+        ("hva", offset_of!(abi::HostGetHva, hva)),
+    ] {
+        eq(
+            &format!("offsetof(struct covmm_host_get_hva, {field})"),
+            off as u64,
+        );
+    }
+    eq(
+        "offsetof(struct covmm_host_reply, result)",
+        offset_of!(abi::HostReply, result) as u64,
+    );
     eq("COVMM_SERVER_NAME_LEN", abi::SERVER_NAME_LEN as u64);
     eq("COVMM_MAX_SEGMENTS", abi::MAX_SEGMENTS as u64);
     eq("COVMM_MAX_CALL_BYTES", abi::MAX_CALL_BYTES);

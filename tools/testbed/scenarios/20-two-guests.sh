@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two L2 guests at once: host-vmrpc keeps separate state per VM (ping
-# counters, VMRPC bindings to the same server), and forgets a VM when its QEMU
-# powers off while the other keeps running.
+# counters, VMRPC bindings to the same server, user-space servers of the same
+# name registered per VM), and forgets a VM when its QEMU powers off while the
+# other keeps running.
 if [ "$FLAVOR" = debug ]; then
 	# A debug L2 boots for minutes, and two L2s running at once under the
 	# emulated platform lose one of them now and then (Documentation/testbed.md,
@@ -36,8 +37,26 @@ check_eq "one guest's unbind leaves the other's binding alone" "0 -9 0" \
 check_eq "the other guest's handle gets EBADF in the first guest" -9 "$(l2_raw guest 4 "$ho" 0 0 0)"
 check_eq "the other guest unbinds its handle" 0 "$(l2_raw other 3 "$ho")"
 
+# Each VM gets its own USER_PRINT server from user space, under one name.
+"$TOOLS/covmm-user-print" --vm-pid "$(l2_pid guest)" >/tmp/up-guest.out 2>&1 &
+up_guest=$!
+check_match "USER_PRINT is not visible to the other VM" 'No such file or directory' \
+	"$(sleep 0.5; l2 other covmm-guest call USER_PRINT:1 0 --text x 2>&1)"
+"$TOOLS/covmm-user-print" --vm-pid "$(l2_pid other)" >/tmp/up-other.out 2>&1 &
+up_other=$!
+sleep 0.5
+check_match "the first guest reaches its own server" '^5 ' "$(l2 guest covmm-guest call USER_PRINT:1 0 --text first)"
+check_match "the second guest reaches its own server" '^6 ' "$(l2 other covmm-guest call USER_PRINT:1 0 --text second)"
+
 other_pid=$(l2_pid other)
 l2_stop other
+wait "$up_other"
+check_eq "the second VM's server ends when its VM does" 0 $?
+check_match "each server got its own guest's call only" 'first.*second' \
+	"$(grep -h vcpu /tmp/up-guest.out /tmp/up-other.out | tr '\n' ' ')"
+check_match "the first guest's server still serves" '^5 ' "$(l2 guest covmm-guest call USER_PRINT:1 0 --text again)"
+kill "$up_guest"
+wait "$up_guest"
 check_match "the host forgot the second VM when its QEMU powered off" "VM of VMM pid $other_pid left" "$(dmesg)"
 check_match "the first guest is unaffected" '"result":5,' "$(l2 guest covmm-guest ping --json)"
 check "host-vmrpc unloads" host_unload

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Last scenario: kill -9 the shared guest's QEMU in the middle of a VMRPC call
-# storm. The mmu_notifier release must remove the VM, unloading afterwards
-# must be clean (the splat scan checks the kernel logs), and L1's
-# unreclaimable slab must not grow.
+# storm, with a call parked on a slow user-space server. The mmu_notifier
+# release must remove the VM and its server, unloading afterwards must be
+# clean (the splat scan checks the kernel logs), and L1's unreclaimable slab
+# must not grow.
 check "host-vmrpc loads" host_load
 l2_shared guest || fail "the shared L2 guest boots"
 check "guest-rvmrpc loads" l2 guest insmod /covmm/guest_rvmrpc.ko
@@ -12,11 +13,18 @@ before=$(l1_slab_kb)
 
 # Three processes, each calling on its own binding, reading 64 KiB per call.
 l2 guest 'for i in 1 2 3; do covmm-guest selftest hash --len 65536 --count 1000000 >/dev/null 2>&1 & done'
-sleep 3
 pid=$(l2_pid guest)
+"$TOOLS/covmm-user-print" --vm-pid "$pid" --delay-ms 4000 >/tmp/slow-server.out 2>&1 &
+slow=$!
+sleep 0.5
+l2 guest 'covmm-guest call USER_PRINT:1 0 --text never-answered >/dev/null 2>&1 &'
+sleep 3
 l2_kill guest
 sleep 1
 check_match "the host forgot the VM when its QEMU was killed" "VM of VMM pid $pid left" "$(dmesg)"
+for _ in $(seq 1 100); do kill -0 "$slow" 2>/dev/null || break; sleep 0.1; done
+check_match "its user-space server learnt that the VM has gone" 'the VM has gone' "$(cat /tmp/slow-server.out)"
+kill -9 "$slow" 2>/dev/null
 after_vm=$(l1_slab_kb)
 check "host-vmrpc unloads" host_unload
 after=$(l1_slab_kb)

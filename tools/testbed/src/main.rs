@@ -12,6 +12,7 @@
 mod agent;
 mod client;
 mod frame;
+mod probe;
 mod tsc;
 
 use std::io::Write;
@@ -48,6 +49,19 @@ enum Command {
     },
     /// Print this machine's TSC rate in kHz (for the L1 kernel's tsc_early_khz).
     TscKhz,
+    /// In L1: register server PROBE v1 on /dev/covmm for a VM, hand the
+    /// device bad requests around one guest call, print their errnos as JSON.
+    UserServerProbe {
+        /// Pid of the VMM process.
+        #[arg(long)]
+        vm_pid: i32,
+        /// Seconds to wait for the guest's call.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// The host device.
+        #[arg(long, default_value = "/dev/covmm")]
+        device: PathBuf,
+    },
     /// Wait until a guest's agent answers.
     Wait {
         /// QEMU's unix socket for the guest's agent port.
@@ -89,6 +103,20 @@ fn main() {
                 }
             }
         }
+        Command::UserServerProbe {
+            vm_pid,
+            timeout,
+            device,
+        } => match probe::run(&device, vm_pid, Duration::from_secs(timeout)) {
+            Ok(report) => {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                0
+            }
+            Err(e) => {
+                eprintln!("covmm-tb user-server-probe: {e}");
+                1
+            }
+        },
         Command::TscKhz => {
             println!("{}", tsc::khz());
             0

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/covmm`, host-vmrpc's device for user space.
+//!
+//! Today it serves VMRPC servers in host user space (`userserver.rs`), one
+//! per open file:
+//! - `HOST_IOC_SERVER_REGISTER` makes the file a server for the guests of one
+//!   VMM process. The caller must own that process (same uid as the VMM) or
+//!   have `CAP_SYS_ADMIN`: `EACCES` otherwise, `ESRCH` if there is no such
+//!   process, `EEXIST` if the VM has a server of that name and version.
+//! - `HOST_IOC_SERVER_WAIT` takes the next call (several threads may wait);
+//! - `HOST_IOC_GUEST_READ`, `HOST_IOC_GUEST_WRITE` and `HOST_IOC_GET_HVA`
+//!   reach the guest memory a taken call exposes, by guest address;
+//! - `HOST_IOC_REPLY` ends a call.
+//!
+//! Closing the file unregisters the server; open calls get `ESHUTDOWN`. When
+//! the VMM exits, the server goes too and `SERVER_WAIT` returns `ENODEV`.
+//!
+//! The node is root-only (mode 0600, the misc default). A distribution lets
+//! VM owners in with a udev rule, as it does for `/dev/kvm`; see
+//! `tools/udev/60-covmm.rules`.
+
+use kernel::{
+    fs::File,
+    miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    uaccess::{UserPtr, UserSlice, UserSliceWriter},
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::abi;
+use crate::kvm::{self, OwnedProcess};
+use crate::server::{Dispatch, Server};
+use crate::userserver::{UserCall, UserServer};
+
+/// Bytes moved per step of a guest copy.
+const STEP: usize = 4096;
+
+/// The registered device.
+pub(crate) fn register() -> impl PinInit<MiscDeviceRegistration<HostDevice>, Error> {
+    MiscDeviceRegistration::register(MiscDeviceOptions { name: c"covmm" })
+}
+
+/// A server registered on an open file.
+struct Served {
+    server: Arc<Server>,
+    queue: Arc<UserServer>,
+}
+
+/// One open file of `/dev/covmm`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct HostDevice {
+    #[pin]
+    served: Mutex<Option<Served>>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for HostDevice {
+    fn drop(self: Pin<&mut Self>) {
+        let Some(served) = self.served.lock().take() else {
+            return;
+        };
+        // Fail the open calls first, so unregistering waits for nobody.
+        served.queue.close(ESHUTDOWN);
+        if let Ok(host) = kvm::host() {
+            host.servers.unregister(&served.server);
+        }
+    }
+}
+
+/// Reads an ioctl argument of type `T` and returns a writer for the reply.
+fn read_arg<T: FromBytes + IntoBytes>(arg: usize) -> Result<(T, UserSliceWriter)> {
+    let slice = UserSlice::new(UserPtr::from_addr(arg), size_of::<T>());
+    let (mut reader, writer) = slice.reader_writer();
+    let mut value = T::new_zeroed();
+    reader.read_slice(value.as_mut_bytes())?;
+    Ok((value, writer))
+}
+
+impl HostDevice {
+    fn queue(&self) -> Result<Arc<UserServer>> {
+        let served = self.served.lock();
+        Ok(served.as_ref().ok_or(ENXIO)?.queue.clone())
+    }
+
+    fn call(&self, id: u64) -> Result<Arc<UserCall>> {
+        self.queue()?.taken(id)
+    }
+
+    fn register(&self, arg: usize) -> Result<isize> {
+        let (req, _) = read_arg::<abi::HostServerRegister>(arg)?;
+        if req.flags != 0 || req.pad != 0 {
+            return Err(EINVAL);
+        }
+        let name = abi::server_name(&req.name).map_err(|_| EINVAL)?;
+        let mut served = self.served.lock();
+        if served.is_some() {
+            return Err(EBUSY);
+        }
+        let owner = OwnedProcess::find(req.vm_pid)?;
+        let queue = UserServer::new()?;
+        let server = Server::for_vm(
+            name,
+            req.version,
+            Dispatch::User(queue.clone()),
+            Some(owner.watch()?),
+        )?;
+        kvm::host()?.servers.register(server.clone())?;
+        *served = Some(Served { server, queue });
+        Ok(0)
+    }
+
+    fn wait(&self, file: &File, arg: usize) -> Result<isize> {
+        let nonblock = file.flags() & kernel::fs::file::flags::O_NONBLOCK != 0;
+        let mut writer = UserSlice::new(UserPtr::from_addr(arg), size_of::<abi::HostCall>()).writer();
+        let queue = self.queue()?;
+        let call = queue.take(nonblock)?;
+        if let Err(e) = writer.write_slice(call.header().as_bytes()) {
+            // Nobody learnt the call's id: it goes back to the front.
+            queue.untake(call);
+            return Err(e);
+        }
+        Ok(0)
+    }
+
+    /// `HOST_IOC_GUEST_READ` (`to_guest` false) and `HOST_IOC_GUEST_WRITE`.
+    fn copy(&self, arg: usize, to_guest: bool) -> Result<isize> {
+        let (req, _) = read_arg::<abi::HostGuestCopy>(arg)?;
+        if req.len > abi::MAX_CALL_BYTES {
+            return Err(E2BIG);
+        }
+        req.gva.checked_add(req.len).ok_or(EFAULT)?;
+        let call = self.call(req.call_id)?;
+        let user = UserSlice::new(UserPtr::from_addr(req.buf as usize), req.len as usize);
+        let (mut reader, mut writer) = user.reader_writer();
+        let mut buf = KVec::from_elem(0u8, STEP.min(req.len as usize), GFP_KERNEL)?;
+        let mut at = 0;
+        while at < req.len {
+            let n = (req.len - at).min(STEP as u64) as usize;
+            let piece = &mut buf[..n];
+            if to_guest {
+                reader.read_slice(piece)?;
+                call.copy_to_guest(req.gva + at, piece)?;
+            } else {
+                call.copy_from_guest(piece, req.gva + at)?;
+                writer.write_slice(piece)?;
+            }
+            at += n as u64;
+        }
+        Ok(0)
+    }
+
+    fn get_hva(&self, arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<abi::HostGetHva>(arg)?;
+        if req.write > 1 || req.pad != 0 {
+            return Err(EINVAL);
+        }
+        req.hva = self.call(req.call_id)?.get_hva(req.gva, req.write == 1)? as u64;
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
+    fn reply(&self, arg: usize) -> Result<isize> {
+        let (req, _) = read_arg::<abi::HostReply>(arg)?;
+        self.queue()?.reply(req.call_id, req.result)?;
+        Ok(0)
+    }
+}
+
+#[vtable]
+impl MiscDevice for HostDevice {
+    type Ptr = Pin<KBox<Self>>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        KBox::try_pin_init(
+            try_pin_init!(HostDevice {
+                served <- new_mutex!(None, "covmm_host_device"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn ioctl(me: Pin<&HostDevice>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            abi::HOST_IOC_SERVER_REGISTER => me.register(arg),
+            abi::HOST_IOC_SERVER_WAIT => me.wait(file, arg),
+            abi::HOST_IOC_GUEST_READ => me.copy(arg, false),
+            abi::HOST_IOC_GUEST_WRITE => me.copy(arg, true),
+            abi::HOST_IOC_GET_HVA => me.get_hva(arg),
+            abi::HOST_IOC_REPLY => me.reply(arg),
+            _ => Err(ENOTTY),
+        }
+    }
+}
