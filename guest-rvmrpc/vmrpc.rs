@@ -80,9 +80,21 @@ struct Map {
     count: usize,
 }
 
+/// Pages `bytes` spans: the most segments it can need.
+fn pages_spanned(bytes: &[u8]) -> usize {
+    if bytes.is_empty() {
+        return 0;
+    }
+    let start = bytes.as_ptr() as usize;
+    (start % PAGE_SIZE + bytes.len()).div_ceil(PAGE_SIZE)
+}
+
 impl Map {
-    fn new(desc: CallDesc) -> Result<Self> {
-        let size = size_of::<CallDesc>() + abi::MAX_SEGMENTS * size_of::<Segment>();
+    /// A map for `desc` with room for `segments` segments (capped at the
+    /// ABI's maximum, beyond which the call fails anyway).
+    fn new(desc: CallDesc, segments: usize) -> Result<Self> {
+        let segments = segments.min(abi::MAX_SEGMENTS);
+        let size = size_of::<CallDesc>() + segments * size_of::<Segment>();
         let mut block = KVec::with_capacity(size, GFP_KERNEL)?;
         block.extend_from_slice(desc.as_bytes(), GFP_KERNEL)?;
         Ok(Self {
@@ -97,7 +109,8 @@ impl Map {
             if self.count == abi::MAX_SEGMENTS {
                 return Err(E2BIG);
             }
-            // Within the capacity reserved in `new`: no allocation.
+            // Within the capacity reserved in `new` (one segment per page at
+            // most): no allocation.
             self.block.extend_from_slice(seg.as_bytes(), GFP_KERNEL)?;
             self.count += 1;
         }
@@ -160,14 +173,15 @@ pub(crate) fn perform_kernel(
             arg_len: b.len() as u64,
         }
     });
-    let mut map = Map::new(request)?;
+    let pages = bufs.iter().map(|b| pages_spanned(b.view().0)).sum();
+    let mut map = Map::new(request, pages)?;
     for buf in bufs.iter() {
         let (b, flags) = buf.view();
         map.add(b, flags)?;
     }
     let (block, count) = map.finish()?;
     // kmalloc memory (at most 6 KiB here) is physically contiguous, so one
-    // address describes the whole block.
+    // address describes the whole block; it is never empty (the descriptor).
     let gpa = guest_phys(&block[0]);
     let args = [handle.0, u64::from(func), gpa, count as u64];
     loop {

@@ -114,7 +114,8 @@ impl HostDevice {
 
     fn wait(&self, file: &File, arg: usize) -> Result<isize> {
         let nonblock = file.flags() & kernel::fs::file::flags::O_NONBLOCK != 0;
-        let mut writer = UserSlice::new(UserPtr::from_addr(arg), size_of::<abi::HostCall>()).writer();
+        let mut writer =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<abi::HostCall>()).writer();
         let queue = self.queue()?;
         let call = queue.take(nonblock)?;
         if let Err(e) = writer.write_slice(call.header().as_bytes()) {

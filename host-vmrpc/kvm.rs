@@ -28,10 +28,10 @@
 //! the calls themselves; a second `synchronize_rcu_tasks()` covers the few
 //! instructions after the SRCU unlock.
 
-use core::ffi::c_long;
 use core::marker::{PhantomData, PhantomPinned};
 use core::ops::Deref;
 use core::ptr::{self, NonNull};
+use kernel::ffi::c_long;
 
 use kernel::{
     bindings,
@@ -53,6 +53,7 @@ use kernel::{
 };
 
 use crate::abi;
+use crate::host_api::DispatchFn as CDispatchFn;
 use crate::server::{CallContext, Dispatch, Server};
 use crate::Host;
 
@@ -257,8 +258,7 @@ impl Vcpu<'_> {
         // SAFETY: `vcpu` is live; the wait is finished below on this thread.
         unsafe { raw::covmm_vcpu_prepare_wait(vcpu) };
         // SAFETY: reads of the vCPU's request word and of our own signals.
-        let event = unsafe { raw::covmm_vcpu_request_pending(vcpu) }
-            || current!().signal_pending();
+        let event = unsafe { raw::covmm_vcpu_request_pending(vcpu) } || current!().signal_pending();
         if !event && !ready() {
             let jiffies = msecs_to_jiffies(period_ms).min(isize::MAX as usize);
             // SAFETY: the task state was set by `covmm_vcpu_prepare_wait()`;
@@ -846,15 +846,6 @@ pub(crate) type KvmRef = ARef<Kvm>;
 
 // The exported C API (include/covmm/host.h): VMRPC servers in other modules.
 
-/// `covmm_dispatch_fn`.
-type CDispatchFn = unsafe extern "C" fn(
-    call: *mut c_void,
-    private: *mut c_void,
-    func: u32,
-    arg: u64,
-    len: u64,
-) -> c_long;
-
 /// The dispatch function and private pointer of a server registered from C.
 ///
 /// # Invariants
@@ -887,10 +878,10 @@ impl ForeignDispatch {
         // server is live, which its caller checked under its SRCU). `call`
         // points to `ctx`, which outlives the call, and the C side may use it
         // only until it returns (host.h).
-        let r = unsafe { (self.func)(call, self.private, func, arg, len) };
+        let r = unsafe { (self.func)(call, self.private, func, arg, len) } as i64;
         match r {
             r if r >= 0 => Ok(r),
-            r if r >= -c_long::from(bindings::MAX_ERRNO) => Err(Error::from_errno(r as c_int)),
+            r if r >= -i64::from(bindings::MAX_ERRNO) => Err(Error::from_errno(r as c_int)),
             _ => Err(EIO),
         }
     }

@@ -468,8 +468,14 @@ mod tests {
             registry.find_any(&request(abi::selftest::NAME, 2)).err(),
             Some(ENOENT)
         );
-        assert_eq!(registry.find_any(&request(b"nosuch", 1)).err(), Some(ENOENT));
-        assert_eq!(registry.find_any(&request(b"bad name", 1)).err(), Some(EINVAL));
+        assert_eq!(
+            registry.find_any(&request(b"nosuch", 1)).err(),
+            Some(ENOENT)
+        );
+        assert_eq!(
+            registry.find_any(&request(b"bad name", 1)).err(),
+            Some(EINVAL)
+        );
         let mut flagged = request(abi::selftest::NAME, abi::selftest::VERSION);
         flagged.flags = 2;
         assert_eq!(registry.find_any(&flagged).err(), Some(EINVAL));

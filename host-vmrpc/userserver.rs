@@ -154,7 +154,10 @@ impl UserCall {
 
     /// Runs `f` on the call's guest memory, unless the call is over
     /// (`ECANCELED`).
-    fn with_memory<R>(&self, f: impl FnOnce(&CallMemory<'_, RemoteGuest>) -> Result<R>) -> Result<R> {
+    fn with_memory<R>(
+        &self,
+        f: impl FnOnce(&CallMemory<'_, RemoteGuest>) -> Result<R>,
+    ) -> Result<R> {
         let target = self.target.lock();
         let memory = target.as_ref().ok_or(ECANCELED)?;
         // Keeps the VMM's teardown (which finishes this call) out of the
@@ -282,7 +285,11 @@ impl UserServer {
         }
         // `take` removed it from `waiting`, so there is room unless a call
         // arrived since.
-        if queue.waiting.insert_within_capacity(0, call.clone()).is_ok() {
+        if queue
+            .waiting
+            .insert_within_capacity(0, call.clone())
+            .is_ok()
+        {
             return;
         }
         drop(queue);

@@ -61,6 +61,8 @@ impl Parked {
 /// The servers a VM is bound to, by handle.
 struct Bindings {
     table: RBTree<u64, Arc<Server>>,
+    /// Entries in `table`.
+    count: usize,
     /// The next handle to give out; handles are never reused within a VM.
     next: u64,
 }
@@ -105,7 +107,7 @@ impl Vm {
                 _watch: watch,
                 pings: Atomic::new(0),
                 bindings <- new_spinlock!(
-                    Bindings { table: RBTree::new(), next: 1 },
+                    Bindings { table: RBTree::new(), count: 0, next: 1 },
                     "covmm_vm_bindings"
                 ),
                 parked <- new_spinlock!(RBTree::new(), "covmm_vm_parked"),
@@ -124,20 +126,27 @@ impl Vm {
     pub(crate) fn bind(&self, server: Arc<Server>) -> Result<u64> {
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut bindings = self.bindings.lock();
-        if bindings.table.iter().count() >= abi::MAX_BINDINGS {
+        if bindings.count >= abi::MAX_BINDINGS {
             return Err(EMFILE);
         }
         let handle = bindings.next;
         bindings.next += 1;
+        bindings.count += 1;
         bindings.table.insert(node.into_node(handle, server));
         Ok(handle)
     }
 
     /// Releases `handle`.
     pub(crate) fn unbind(&self, handle: u64) -> Result {
+        let server = {
+            let mut bindings = self.bindings.lock();
+            let server = bindings.table.remove(&handle).ok_or(EBADF)?;
+            bindings.count -= 1;
+            server
+        };
         // The server's reference is dropped after the guard.
-        let server = self.bindings.lock().table.remove(&handle);
-        server.map(drop).ok_or(EBADF)
+        drop(server);
+        Ok(())
     }
 
     /// The server `handle` is bound to.

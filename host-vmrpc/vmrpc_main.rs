@@ -21,6 +21,8 @@ use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 #[path = "../tools/abi/src/wire.rs"]
 mod abi;
 mod device;
+#[path = "../include/covmm/host_api.rs"]
+mod host_api;
 mod hypercall;
 mod kvm;
 mod server;

@@ -30,6 +30,11 @@ int covmm_vmrpc_unbind(u64 handle);
  * address and length of bufs[0] as the request, and may reach every buffer
  * of @bufs, so the request may point into the others. At most 1 MiB in all.
  * Returns the server's result (>= 0) or a negated errno.
+ *
+ * A server in host user space may take its time: the call then waits with
+ * the CPU given back to the guest between polls (COVMM_CALL_AGAIN is handled
+ * here), and a signal to the calling task abandons it with -EINTR. The
+ * buffers are the server's until the call returns.
  */
 long covmm_vmrpc_perform(u64 handle, u32 func, const struct covmm_buf *bufs,
 			 unsigned int nbufs);

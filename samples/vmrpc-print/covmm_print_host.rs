@@ -9,7 +9,7 @@
 //! to the call. It uses host-vmrpc's C API (`include/covmm/host.h`) as any
 //! other host module would.
 
-use kernel::ffi::{c_char, c_int, c_long, c_void};
+use kernel::ffi::{c_long, c_void};
 
 use kernel::prelude::*;
 
@@ -21,35 +21,8 @@ module! {
     license: "GPL",
 }
 
-/// include/covmm/host.h.
-mod api {
-    use super::*;
-
-    pub(crate) type Dispatch = unsafe extern "C" fn(
-        call: *mut c_void,
-        private: *mut c_void,
-        func: u32,
-        arg: u64,
-        len: u64,
-    ) -> c_long;
-
-    extern "C" {
-        pub(crate) fn covmm_server_register(
-            name: *const c_char,
-            version: u32,
-            dispatch: Dispatch,
-            private: *mut c_void,
-        ) -> *mut c_void;
-        pub(crate) fn covmm_server_unregister(server: *mut c_void);
-        pub(crate) fn covmm_copy_from_guest(
-            call: *mut c_void,
-            dst: *mut c_void,
-            gva: u64,
-            len: usize,
-        ) -> c_int;
-        pub(crate) fn covmm_call_vm_pid(call: *mut c_void) -> c_int;
-    }
-}
+#[path = "../../include/covmm/host_api.rs"]
+mod api;
 
 /// The request, as the guest lays it out.
 #[repr(C)]
