@@ -286,17 +286,28 @@ impl Call<'_> {
     }
 
     fn send(&self, result: Result<u64, Errno>) -> Result<(), Error> {
-        let result = match result {
-            Ok(n) => i64::try_from(n).map_err(|_| Errno::EINVAL),
-            Err(e) => Err(e),
-        };
         let mut req = abi::HostReply {
             call_id: self.header.call_id,
-            result: result.unwrap_or_else(|Errno(e)| -i64::from(e.clamp(1, 4095))),
+            result: encode_result(result),
         };
         ioctl_struct(&self.server.file, abi::HOST_IOC_REPLY, &mut req)
             .map_err(|e| Error::io("reply", e))
     }
+}
+
+/// The guest's RAX for a handler's result: a value above `i64::MAX` is
+/// `EINVAL`, and an errno outside 1..=4095 is `EIO`, so the kernel never
+/// refuses a reply.
+fn encode_result(result: Result<u64, Errno>) -> i64 {
+    let errno = match result {
+        Ok(n) => match i64::try_from(n) {
+            Ok(n) => return n,
+            Err(_) => Errno::EINVAL,
+        },
+        Err(e) if (1..=4095).contains(&e.0) => e,
+        Err(_) => Errno::EIO,
+    };
+    -i64::from(errno.0)
 }
 
 impl Drop for Call<'_> {
@@ -304,5 +315,37 @@ impl Drop for Call<'_> {
         if !self.replied {
             let _ = self.send(Err(Errno::EIO));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_always_acceptable_to_the_kernel() {
+        assert_eq!(encode_result(Ok(42)), 42);
+        assert_eq!(encode_result(Ok(i64::MAX as u64)), i64::MAX);
+        assert_eq!(encode_result(Ok(u64::MAX)), -abi::errno::EINVAL);
+        assert_eq!(encode_result(Err(Errno::EFAULT)), -abi::errno::EFAULT);
+        assert_eq!(encode_result(Err(Errno(0))), -abi::errno::EIO);
+        assert_eq!(encode_result(Err(Errno(-3))), -abi::errno::EIO);
+        assert_eq!(encode_result(Err(Errno(5000))), -abi::errno::EIO);
+        for r in [Ok(0), Ok(u64::MAX), Err(Errno(0)), Err(Errno(4095))] {
+            assert!(abi::valid_result(encode_result(r)));
+        }
+    }
+
+    #[test]
+    fn failed_accesses_reach_the_guest_as_their_errno() {
+        let e = Error::io("read guest memory", io::Error::from_raw_os_error(14));
+        assert_eq!(Errno::from(e), Errno::EFAULT);
+        assert_eq!(Errno::from(Error::VmGone), Errno::EIO);
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_the_device_is_opened() {
+        let r = Server::register_at(Path::new("/nonexistent"), 1, "bad name", 1);
+        assert!(matches!(r, Err(Error::Name(_))));
     }
 }
