@@ -12,7 +12,16 @@ use core::ptr;
 
 use kernel::prelude::*;
 
+use kernel::sync::{
+    atomic::{
+        ordering::{Acquire, Release},
+        Atomic,
+    },
+    Arc,
+};
+
 use crate::abi::{self, Opcode};
+use crate::rvserver::{RvServer, Service};
 use crate::vmrpc::{self, Buf, Handle};
 
 mod raw {
@@ -31,6 +40,28 @@ mod raw {
         pub(super) fn covmm_guest_kaddr_to_phys(addr: *const c_void) -> u64;
         pub(super) fn covmm_guest_capable_rawio() -> bool;
         pub(super) fn covmm_guest_cond_resched();
+        pub(super) fn covmm_guest_kthread_run(
+            f: unsafe extern "C" fn(*mut c_void) -> c_int,
+            data: *mut c_void,
+            name: *const c_char,
+            index: c_int,
+        ) -> *mut c_void;
+        pub(super) fn covmm_guest_kthread_should_stop() -> bool;
+        pub(super) fn covmm_guest_msleep(ms: c_uint);
+        pub(super) fn covmm_guest_random_u64() -> u64;
+        pub(super) fn covmm_guest_read_file(
+            path: *const c_char,
+            buf: *mut c_void,
+            len: usize,
+        ) -> isize;
+        pub(super) fn covmm_guest_write_file(
+            path: *const c_char,
+            buf: *const c_void,
+            len: usize,
+        ) -> isize;
+        // Exported by the kernel (kthread.h is not in the bindings). The
+        // task travels as `void *`: the bindings' struct is not FFI-safe.
+        pub(super) fn kthread_stop(task: *mut c_void) -> c_int;
     }
 }
 
@@ -117,6 +148,118 @@ pub(crate) fn cond_resched() {
     // SAFETY: called from process context without locks held (our callers
     // are hypercall loops in sleepable context).
     unsafe { raw::covmm_guest_cond_resched() }
+}
+
+/// Sleeps `ms` milliseconds, or less if a signal arrives.
+pub(crate) fn msleep(ms: u32) {
+    // SAFETY: process context (server threads).
+    unsafe { raw::covmm_guest_msleep(ms) }
+}
+
+/// A random number from the kernel's generator.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: no preconditions.
+    unsafe { raw::covmm_guest_random_u64() }
+}
+
+/// Whether the current kernel thread has been asked to stop.
+pub(crate) fn should_stop() -> bool {
+    // SAFETY: called only from threads started by `KThread::run`.
+    unsafe { raw::covmm_guest_kthread_should_stop() }
+}
+
+fn file_result(n: isize) -> Result<usize> {
+    if n < 0 {
+        Err(Error::from_errno(n as c_int))
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Reads the file at `path` (a /proc file) into `buf`; returns the bytes
+/// read.
+pub(crate) fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `path` is NUL-terminated and `buf` writable for its length.
+    file_result(unsafe {
+        raw::covmm_guest_read_file(path.as_char_ptr(), buf.as_mut_ptr().cast(), buf.len())
+    })
+}
+
+/// Writes `bytes` to the file at `path` (a /proc/sys file).
+pub(crate) fn write_file(path: &CStr, bytes: &[u8]) -> Result<usize> {
+    // SAFETY: `path` is NUL-terminated and `bytes` readable for its length.
+    file_result(unsafe {
+        raw::covmm_guest_write_file(path.as_char_ptr(), bytes.as_ptr().cast(), bytes.len())
+    })
+}
+
+/// A kernel thread running a closure, stopped (and waited for) on drop.
+///
+/// # Invariants
+///
+/// `task` is a thread started by `covmm_guest_kthread_run()` that does not
+/// exit before `kthread_stop()` is called on it (see [`thread_main`]).
+pub(crate) struct KThread {
+    task: core::ptr::NonNull<c_void>,
+}
+
+// SAFETY: the handle only allows stopping the thread, from any thread.
+unsafe impl Send for KThread {}
+// SAFETY: as above; it has no `&self` methods.
+unsafe impl Sync for KThread {}
+
+/// # Safety
+///
+/// `data` is a `KBox<F>` leaked by [`KThread::run`], passed once.
+unsafe extern "C" fn thread_main<F: FnOnce() + Send + 'static>(data: *mut c_void) -> c_int {
+    // SAFETY: per the function's contract.
+    let body = unsafe { KBox::from_raw(data.cast::<F>()) };
+    KBox::into_inner(body)();
+    // The handle calls kthread_stop(), which needs the task alive: wait for it.
+    while !should_stop() {
+        msleep(100);
+    }
+    0
+}
+
+impl KThread {
+    /// Starts `body` in a kernel thread called `name/index`.
+    pub(crate) fn run<F: FnOnce() + Send + 'static>(
+        name: &'static CStr,
+        index: usize,
+        body: F,
+    ) -> Result<Self> {
+        let data = KBox::into_raw(KBox::new(body, GFP_KERNEL)?);
+        // SAFETY: `thread_main::<F>` takes ownership of `data` if the thread
+        // starts; `name` is NUL-terminated and static.
+        let task = unsafe {
+            raw::covmm_guest_kthread_run(
+                thread_main::<F>,
+                data.cast(),
+                name.as_char_ptr(),
+                index as c_int,
+            )
+        };
+        match kernel::error::from_err_ptr(task) {
+            // INVARIANT: started by `covmm_guest_kthread_run()`, and
+            // `thread_main` waits for `kthread_stop()`.
+            Ok(task) => Ok(Self {
+                task: core::ptr::NonNull::new(task).ok_or(EINVAL)?,
+            }),
+            Err(e) => {
+                // SAFETY: the thread never started, so `data` is still ours.
+                drop(unsafe { KBox::from_raw(data) });
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for KThread {
+    fn drop(&mut self) {
+        // SAFETY: the thread waits for this call (type invariant).
+        unsafe { raw::kthread_stop(self.task.as_ptr()) };
+    }
 }
 
 // The exported C API (include/covmm/guest.h).
@@ -244,4 +387,127 @@ unsafe extern "C" fn covmm_vmrpc_perform_kernel(
     };
     // SAFETY: one descriptor, valid per the contract.
     unsafe { covmm_vmrpc_perform(handle, func, &buf, 1) }
+}
+
+/// `covmm_service_fn`.
+type CServiceFn = unsafe extern "C" fn(
+    private: *mut c_void,
+    func: u32,
+    input: *const c_void,
+    in_len: usize,
+    out: *mut c_void,
+    out_len: usize,
+) -> c_long;
+
+/// A service registered from C.
+///
+/// # Invariants
+///
+/// `func` and `private` stay valid until `covmm_rvmrpc_unregister_service()`
+/// has returned (the registering module's promise in guest.h).
+pub(crate) struct ForeignService {
+    func: CServiceFn,
+    private: *mut c_void,
+}
+
+// SAFETY: guest.h requires services to be callable from any server thread.
+unsafe impl Send for ForeignService {}
+// SAFETY: as above.
+unsafe impl Sync for ForeignService {}
+
+impl ForeignService {
+    /// Calls the C service; its result is passed on as it is.
+    pub(crate) fn call(&self, func: u32, input: &[u8], out: &mut [u8]) -> Result<i64> {
+        // SAFETY: valid by the type invariant (the service is live, which
+        // the caller checked under its SRCU); the buffers are valid for
+        // their lengths during the call.
+        let r = unsafe {
+            (self.func)(
+                self.private,
+                func,
+                input.as_ptr().cast(),
+                input.len(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+            )
+        } as i64;
+        match r {
+            r if r >= 0 => Ok(r),
+            r if r >= -4095 => Err(Error::from_errno(r as c_int)),
+            _ => Err(EIO),
+        }
+    }
+}
+
+/// The running Reverse VMRPC server, for the exported C API.
+///
+/// # Invariants
+///
+/// When non-null it points to the `RvServer` the module holds, and is
+/// cleared before the module drops it. Modules that call the C API depend on
+/// this one, so they are gone before it unloads.
+static RV_SERVER: Atomic<*const RvServer> = Atomic::new(core::ptr::null());
+
+/// Publishes `server` to the C API until [`unpublish`].
+pub(crate) fn publish(server: &Arc<RvServer>) {
+    // INVARIANT: the module keeps `server` alive until `unpublish`.
+    RV_SERVER.store(Arc::as_ptr(server), Release);
+}
+
+/// Withdraws the server from the C API.
+pub(crate) fn unpublish() {
+    RV_SERVER.store(core::ptr::null(), Release);
+}
+
+fn rv_server() -> Result<&'static RvServer> {
+    let ptr = RV_SERVER.load(Acquire);
+    // SAFETY: by `RV_SERVER`'s invariant, non-null means alive for as long
+    // as any caller of the C API can run.
+    (!ptr.is_null()).then(|| unsafe { &*ptr }).ok_or(ENODEV)
+}
+
+/// `covmm_rvmrpc_register_service()`.
+///
+/// # Safety
+///
+/// `name` must be NUL-terminated; `serve` and `private` must stay valid
+/// until `covmm_rvmrpc_unregister_service()` returns.
+#[no_mangle]
+unsafe extern "C" fn covmm_rvmrpc_register_service(
+    name: *const c_char,
+    serve: Option<CServiceFn>,
+    private: *mut c_void,
+) -> *mut c_void {
+    let register = || -> Result<*mut c_void> {
+        let server = rv_server()?;
+        let func = serve.ok_or(EINVAL)?;
+        if name.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: per the contract, `name` is NUL-terminated.
+        let name = unsafe { CStr::from_char_ptr(name) };
+        // INVARIANT: the caller keeps `func` and `private` valid (above).
+        let service = Service::foreign(name.to_bytes(), ForeignService { func, private })?;
+        server.register(service.clone())?;
+        Ok(Arc::into_raw(service).cast_mut().cast())
+    };
+    register().unwrap_or_else(|e| e.to_ptr())
+}
+
+/// `covmm_rvmrpc_unregister_service()`.
+///
+/// # Safety
+///
+/// `service` must be NULL, an ERR_PTR, or a pointer from
+/// `covmm_rvmrpc_register_service()` not yet unregistered.
+#[no_mangle]
+unsafe extern "C" fn covmm_rvmrpc_unregister_service(service: *mut c_void) {
+    if service.is_null() || (service as usize) >= (-4095isize) as usize {
+        return;
+    }
+    // SAFETY: per the contract, from `Arc::into_raw` and released once.
+    let service = unsafe { Arc::<Service>::from_raw(service.cast::<Service>().cast_const()) };
+    if let Ok(server) = rv_server() {
+        server.unregister(&service);
+    }
 }

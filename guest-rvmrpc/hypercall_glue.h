@@ -13,4 +13,13 @@ u64 covmm_guest_kaddr_to_phys(const void *addr);
 bool covmm_guest_capable_rawio(void);
 void covmm_guest_cond_resched(void);
 
+struct task_struct;
+struct task_struct *covmm_guest_kthread_run(int (*fn)(void *), void *data,
+					    const char *name, int index);
+bool covmm_guest_kthread_should_stop(void);
+void covmm_guest_msleep(unsigned int ms);
+u64 covmm_guest_random_u64(void);
+ssize_t covmm_guest_read_file(const char *path, void *buf, size_t len);
+ssize_t covmm_guest_write_file(const char *path, const void *buf, size_t len);
+
 #endif /* COVMM_GUEST_HYPERCALL_GLUE_H */

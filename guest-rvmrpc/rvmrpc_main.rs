@@ -4,7 +4,9 @@
 //!
 //! It issues CoVMM hypercalls (defined in `tools/abi/src/wire.rs`) from the
 //! guest kernel, offers the VMRPC client (`vmrpc.rs`: bind, perform, unbind)
-//! and `/dev/covmm-guest` to guest user space.
+//! and `/dev/covmm-guest` to guest user space, and runs the Reverse VMRPC
+//! server threads through which the host calls guest services
+//! (`rvserver.rs`; `servers` threads, 2 by default).
 //!
 //! The device is root-only (mode 0600, the misc default); an administrator
 //! who wants other users to call host servers changes the node's owner or
@@ -41,6 +43,7 @@ use zerocopy::IntoBytes;
 #[path = "../tools/abi/src/wire.rs"]
 mod abi;
 mod hypercall;
+mod rvserver;
 mod vmrpc;
 
 use abi::{GuestBind, GuestHypercall, GuestPerform, GuestPing, Opcode};
@@ -51,26 +54,62 @@ module! {
     type: GuestRvmrpc,
     name: "guest_rvmrpc",
     authors: ["CoVMM developers"],
-    description: "CoVMM guest side: hypercalls to host-vmrpc and /dev/covmm-guest",
+    description: "CoVMM guest side: VMRPC client, /dev/covmm-guest and Reverse VMRPC services",
     license: "GPL",
+    params: {
+        servers: u32 {
+            default: 2,
+            description: "Reverse VMRPC server threads (requests served at once), 1 to 16",
+        },
+    },
+}
+
+/// The Reverse VMRPC server and its threads; the threads stop (and give
+/// their slots back to the host) before the server is withdrawn.
+struct ReverseVmrpc {
+    threads: KVec<hypercall::KThread>,
+}
+
+impl ReverseVmrpc {
+    fn start(hv: Hypervisor) -> Result<Self> {
+        let server = rvserver::RvServer::new(hv)?;
+        hypercall::publish(&server);
+        let count = module_parameters::servers
+            .value()
+            .clamp(1, abi::RV_MAX_SLOTS as u32);
+        let threads = server
+            .start(count as usize)
+            .inspect_err(|_| hypercall::unpublish())?;
+        Ok(Self { threads })
+    }
+}
+
+impl Drop for ReverseVmrpc {
+    fn drop(&mut self) {
+        // Services registered by other modules are gone: they depend on us.
+        self.threads.clear();
+        hypercall::unpublish();
+    }
 }
 
 #[pin_data]
 struct GuestRvmrpc {
     #[pin]
     _dev: MiscDeviceRegistration<GuestDevice>,
+    _rv: ReverseVmrpc,
 }
 
 impl kernel::InPlaceModule for GuestRvmrpc {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let hv = Hypervisor::detect().inspect_err(|_| {
+            pr_err!("not running under KVM; refusing to load\n");
+        });
         try_pin_init!(Self {
             _dev <- {
-                let hv = Hypervisor::detect().inspect_err(|_| {
-                    pr_err!("not running under KVM; refusing to load\n");
-                })?;
-                report_host(hv);
+                report_host(hv?);
                 MiscDeviceRegistration::register(MiscDeviceOptions { name: c"covmm-guest" })
             },
+            _rv: ReverseVmrpc::start(hv?)?,
         })
     }
 }

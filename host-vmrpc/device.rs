@@ -2,8 +2,15 @@
 
 //! `/dev/covmm`, host-vmrpc's device for user space.
 //!
-//! Today it serves VMRPC servers in host user space (`userserver.rs`), one
-//! per open file:
+//! Reverse VMRPC, for VMs the caller owns (the VMM's uid, or
+//! `CAP_SYS_ADMIN`; `EACCES` otherwise, `ESRCH` for no such process,
+//! `ENOENT` if the process runs no VM known to CoVMM):
+//! - `HOST_IOC_LIST_VMS` lists them;
+//! - `HOST_IOC_RV_CALL` calls a guest service (`rvmrpc.rs` lists its errors);
+//! - `HOST_IOC_RV_SET_TIMEOUT` and `HOST_IOC_RV_STATS`.
+//!
+//! And VMRPC servers in host user space (`userserver.rs`), one per open
+//! file:
 //! - `HOST_IOC_SERVER_REGISTER` makes the file a server for the guests of one
 //!   VMM process. The caller must own that process (same uid as the VMM) or
 //!   have `CAP_SYS_ADMIN`: `EACCES` otherwise, `ESRCH` if there is no such
@@ -30,10 +37,14 @@ use kernel::{
 };
 use zerocopy::{FromBytes, IntoBytes};
 
+use kernel::alloc::KVVec;
+
 use crate::abi;
 use crate::kvm::{self, OwnedProcess};
+use crate::rvmrpc::Status;
 use crate::server::{Dispatch, Server};
 use crate::userserver::{UserCall, UserServer};
+use crate::vm::Vm;
 
 /// Bytes moved per step of a guest copy.
 const STEP: usize = 4096;
@@ -163,6 +174,100 @@ impl HostDevice {
         Ok(0)
     }
 
+    /// The VM of VMM `pid`, if the caller owns it.
+    fn owned_vm(pid: i32) -> Result<Arc<Vm>> {
+        OwnedProcess::find(pid)?;
+        kvm::host()?.vms.find_by_pid(pid).ok_or(ENOENT)
+    }
+
+    fn list_vms(arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<abi::HostListVms>(arg)?;
+        let room = (req.capacity as usize).min(1024);
+        let mut out = UserSlice::new(
+            UserPtr::from_addr(req.vms as usize),
+            room * size_of::<abi::HostVmInfo>(),
+        )
+        .writer();
+        let mut count = 0u32;
+        for pid in kvm::host()?.vms.pids()? {
+            let Ok(vm) = Self::owned_vm(pid) else {
+                continue;
+            };
+            if (count as usize) < room {
+                let Status {
+                    slots,
+                    busy,
+                    queued,
+                    stats,
+                    ..
+                } = vm.rv.status();
+                let info = abi::HostVmInfo {
+                    pid,
+                    slots: slots as u32,
+                    busy: busy as u32,
+                    queued: queued as u32,
+                    calls: stats.calls,
+                    errors: stats.errors,
+                    timeouts: stats.timeouts,
+                };
+                out.write_slice(info.as_bytes())?;
+            }
+            count += 1;
+        }
+        req.count = count;
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
+    fn rv_call(arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<abi::HostRvCall>(arg)?;
+        if req.flags != 0 || req.pad != 0 {
+            return Err(EINVAL);
+        }
+        let service = abi::server_name(&req.service).map_err(|_| EINVAL)?;
+        if req.in_len > abi::RV_MAX_BUF {
+            return Err(E2BIG);
+        }
+        let vm = Self::owned_vm(req.vm_pid)?;
+        let mut input = KVVec::from_elem(0u8, req.in_len as usize, GFP_KERNEL)?;
+        UserSlice::new(UserPtr::from_addr(req.input as usize), input.len())
+            .reader()
+            .read_slice(&mut input)?;
+        let room = (req.out_len as usize).min(abi::RV_MAX_BUF as usize);
+        let response = vm.rv.call(service, req.func, &input, room)?;
+        UserSlice::new(UserPtr::from_addr(req.output as usize), response.len())
+            .writer()
+            .write_slice(&response)?;
+        req.out_len = response.len() as u32;
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
+    fn rv_set_timeout(arg: usize) -> Result<isize> {
+        let (req, _) = read_arg::<abi::HostRvTimeout>(arg)?;
+        Self::owned_vm(req.vm_pid)?.rv.set_timeout(req.timeout_ms)?;
+        Ok(0)
+    }
+
+    fn rv_stats(arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<abi::HostRvStats>(arg)?;
+        let st = Self::owned_vm(req.vm_pid)?.rv.status();
+        req = abi::HostRvStats {
+            vm_pid: req.vm_pid,
+            slots: st.slots as u32,
+            busy: st.busy as u32,
+            queued: st.queued as u32,
+            timeout_ms: st.timeout_ms,
+            pad: 0,
+            calls: st.stats.calls,
+            errors: st.stats.errors,
+            timeouts: st.stats.timeouts,
+            latency: st.stats.hist,
+        };
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
     fn reply(&self, arg: usize) -> Result<isize> {
         let (req, _) = read_arg::<abi::HostReply>(arg)?;
         self.queue()?.reply(req.call_id, req.result)?;
@@ -191,6 +296,10 @@ impl MiscDevice for HostDevice {
             abi::HOST_IOC_GUEST_WRITE => me.copy(arg, true),
             abi::HOST_IOC_GET_HVA => me.get_hva(arg),
             abi::HOST_IOC_REPLY => me.reply(arg),
+            abi::HOST_IOC_LIST_VMS => Self::list_vms(arg),
+            abi::HOST_IOC_RV_CALL => Self::rv_call(arg),
+            abi::HOST_IOC_RV_SET_TIMEOUT => Self::rv_set_timeout(arg),
+            abi::HOST_IOC_RV_STATS => Self::rv_stats(arg),
             _ => Err(ENOTTY),
         }
     }

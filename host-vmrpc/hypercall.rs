@@ -64,6 +64,22 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64
             let parked = host.vms.vm_for(vcpu)?.unpark(args[0]).ok_or(ENOENT)?;
             parked.call.cancel()
         }
+        Some(Opcode::RvInit) => {
+            let mut init = abi::RvInit::new_zeroed();
+            vcpu.memory().read(args[0], init.as_mut_bytes())?;
+            host.vms.vm_for(vcpu)?.rv.init(vcpu, init)
+        }
+        Some(Opcode::RvWait) => {
+            let [slot, tag, result, _] = args;
+            host.vms
+                .vm_for(vcpu)?
+                .rv
+                .wait(vcpu, slot, tag, result as i64)
+        }
+        Some(Opcode::RvFini) => {
+            let slot = usize::try_from(args[0]).map_err(|_| ENOENT)?;
+            host.vms.vm_for(vcpu)?.rv.fini(slot)
+        }
         None => Err(ENOSYS),
     }
 }

@@ -127,6 +127,10 @@ mod raw {
             ops: *const bindings::mmu_notifier_ops,
             task: *mut bindings::task_struct,
         ) -> *mut bindings::mmu_notifier;
+        pub(crate) fn covmm_proc_init() -> c_int;
+        pub(crate) fn covmm_proc_exit();
+        pub(crate) fn covmm_proc_vm_create(name: *const c_char, vm: *const c_void) -> *mut c_void;
+        pub(crate) fn covmm_proc_vm_remove(dir: *mut c_void);
         // Exported by KVM (EXPORT_SYMBOL_GPL). Linking to them also makes this
         // module depend on kvm.ko, so kvm.ko cannot be unloaded while hooked.
         pub(crate) fn kvm_get_kvm(kvm: *mut kvm);
@@ -834,6 +838,156 @@ unsafe extern "C" fn covmm_rs_hypercall(
         _call: PhantomData,
     };
     crate::hypercall::handle(host, &vcpu, nr, [a0, a1, a2, a3]) as c_long
+}
+
+/// `/proc/covmm`, for as long as the value lives.
+pub(crate) struct ProcRoot(());
+
+impl ProcRoot {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: creates /proc/covmm; undone in `drop`.
+        to_result(unsafe { raw::covmm_proc_init() })?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for ProcRoot {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; every VM directory below it has been
+        // removed (VMs are gone before the host that holds the root).
+        unsafe { raw::covmm_proc_exit() }
+    }
+}
+
+/// The files of `/proc/covmm/<pid>/` (`enum covmm_proc_kind` in
+/// kvm_glue.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProcFile {
+    Meminfo,
+    Cpuinfo,
+    Loadavg,
+    Status,
+    Services,
+    DropCaches,
+}
+
+impl ProcFile {
+    fn from_raw(kind: c_int) -> Option<Self> {
+        Some(match kind {
+            0 => Self::Meminfo,
+            1 => Self::Cpuinfo,
+            2 => Self::Loadavg,
+            3 => Self::Status,
+            4 => Self::Services,
+            5 => Self::DropCaches,
+            _ => return None,
+        })
+    }
+}
+
+/// A VM's `/proc/covmm/<pid>/` directory, removed on drop.
+///
+/// # Invariants
+///
+/// `dir` came from `covmm_proc_vm_create()` with a `Vm` that stays alive
+/// until this value is dropped (the `Vm` owns it).
+pub(crate) struct ProcDir {
+    dir: NonNull<c_void>,
+}
+
+// SAFETY: the directory may be removed from any thread.
+unsafe impl Send for ProcDir {}
+// SAFETY: no `&self` methods.
+unsafe impl Sync for ProcDir {}
+
+impl ProcDir {
+    /// Creates `/proc/covmm/<pid>/` for `vm`, owned by the current task's
+    /// user (a vCPU thread of the VMM), and hands it to `vm`, which removes
+    /// it before it goes.
+    pub(crate) fn publish(pid: i32, vm: &Arc<crate::vm::Vm>) -> Result {
+        let mut slot = vm.proc.lock();
+        if slot.is_some() {
+            return Err(EEXIST);
+        }
+        // SAFETY: the directory is stored in `vm` right away, so `vm`
+        // outlives it.
+        *slot = Some(unsafe { Self::new(pid, vm)? });
+        Ok(())
+    }
+
+    /// # Safety
+    ///
+    /// `vm` must stay alive until the returned value is dropped.
+    unsafe fn new(pid: i32, vm: &crate::vm::Vm) -> Result<Self> {
+        let mut name = [0u8; 16];
+        let mut w = kernel::str::Formatter::new(&mut name[..15]);
+        core::fmt::Write::write_fmt(&mut w, format_args!("{pid}")).map_err(|_| EINVAL)?;
+        // SAFETY: `name` is NUL-terminated (its last byte stays 0); `vm`
+        // outlives the directory per the function's contract.
+        let dir =
+            unsafe { raw::covmm_proc_vm_create(name.as_ptr().cast(), ptr::from_ref(vm).cast()) };
+        // INVARIANT: per the function's contract.
+        Ok(Self {
+            dir: NonNull::new(dir).ok_or(EEXIST)?,
+        })
+    }
+}
+
+impl Drop for ProcDir {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; waits for readers and writers.
+        unsafe { raw::covmm_proc_vm_remove(self.dir.as_ptr()) }
+    }
+}
+
+/// Fills a `/proc/covmm/<pid>/` file.
+///
+/// # Safety
+///
+/// Called by kvm_glue.c's show functions with the `Vm` of the directory
+/// (alive, see [`ProcDir`]) and the file's seq_file.
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_proc_show(
+    kind: c_int,
+    vm: *const c_void,
+    m: *mut bindings::seq_file,
+) -> c_int {
+    let Some(kind) = ProcFile::from_raw(kind) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: per the function's contract.
+    let (vm, seq) = unsafe {
+        (
+            &*vm.cast::<crate::vm::Vm>(),
+            kernel::seq_file::SeqFile::from_raw(m),
+        )
+    };
+    to_c(crate::proc::show(kind, vm, seq))
+}
+
+/// A write to a `/proc/covmm/<pid>/` file.
+///
+/// # Safety
+///
+/// As for [`covmm_rs_proc_show`]; `buf` is the writer's user buffer of
+/// `len` bytes.
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_proc_write(
+    kind: c_int,
+    vm: *const c_void,
+    buf: *const u8,
+    len: usize,
+) -> isize {
+    let Some(kind) = ProcFile::from_raw(kind) else {
+        return EINVAL.to_errno() as isize;
+    };
+    // SAFETY: per the function's contract.
+    let vm = unsafe { &*vm.cast::<crate::vm::Vm>() };
+    let input = UserSlice::new(UserPtr::from_addr(buf as usize), len).reader();
+    match crate::proc::write(kind, vm, input) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }
 
 /// Converts a kernel [`Error`] into the negated errno a guest sees in RAX.

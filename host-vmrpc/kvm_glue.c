@@ -17,6 +17,8 @@
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
 #include <linux/mmu_notifier.h>
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
 #include <linux/rcuwait.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -230,4 +232,102 @@ void covmm_slot_mark_dirty(struct covmm_slot *slot, u64 gfn)
 struct workqueue_struct *covmm_alloc_workqueue(const char *name)
 {
 	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+}
+
+/*
+ * /proc/covmm/<pid>/: procfs has no Rust abstraction in 7.x and struct
+ * proc_ops is not in the bindings. Each file's show or write goes to Rust
+ * with its kind and its VM (the entry's data).
+ */
+static struct proc_dir_entry *covmm_proc_root;
+
+int covmm_proc_init(void)
+{
+	covmm_proc_root = proc_mkdir("covmm", NULL);
+	return covmm_proc_root ? 0 : -ENOMEM;
+}
+
+void covmm_proc_exit(void)
+{
+	proc_remove(covmm_proc_root);
+}
+
+#define COVMM_PROC_READ(kind)							\
+static int covmm_proc_show_##kind(struct seq_file *m, void *v)			\
+{										\
+	return covmm_rs_proc_show(COVMM_PROC_##kind, m->private, m);		\
+}										\
+static int covmm_proc_open_##kind(struct inode *inode, struct file *file)	\
+{										\
+	return single_open(file, covmm_proc_show_##kind, pde_data(inode));	\
+}										\
+static const struct proc_ops covmm_proc_ops_##kind = {				\
+	.proc_open = covmm_proc_open_##kind,					\
+	.proc_read = seq_read,							\
+	.proc_lseek = seq_lseek,						\
+	.proc_release = single_release,						\
+}
+
+COVMM_PROC_READ(MEMINFO);
+COVMM_PROC_READ(CPUINFO);
+COVMM_PROC_READ(LOADAVG);
+COVMM_PROC_READ(STATUS);
+COVMM_PROC_READ(SERVICES);
+
+static ssize_t covmm_proc_write_drop_caches(struct file *file,
+					    const char __user *buf,
+					    size_t len, loff_t *pos)
+{
+	return covmm_rs_proc_write(COVMM_PROC_DROP_CACHES,
+				   pde_data(file_inode(file)), buf, len);
+}
+
+static const struct proc_ops covmm_proc_ops_DROP_CACHES = {
+	.proc_write = covmm_proc_write_drop_caches,
+	.proc_lseek = noop_llseek,
+};
+
+static const struct {
+	const char *name;
+	umode_t mode;
+	const struct proc_ops *ops;
+} covmm_proc_files[] = {
+	{ "meminfo", 0400, &covmm_proc_ops_MEMINFO },
+	{ "cpuinfo", 0400, &covmm_proc_ops_CPUINFO },
+	{ "loadavg", 0400, &covmm_proc_ops_LOADAVG },
+	{ "status", 0400, &covmm_proc_ops_STATUS },
+	{ "services", 0400, &covmm_proc_ops_SERVICES },
+	{ "drop_caches", 0200, &covmm_proc_ops_DROP_CACHES },
+};
+
+/*
+ * Called in a vCPU thread of the VMM: the directory belongs to the VMM's
+ * user, as /proc/<pid> does, and only that user (or root) may enter it.
+ */
+struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm)
+{
+	struct proc_dir_entry *dir, *pde;
+	int i;
+
+	dir = proc_mkdir_data(name, 0500, covmm_proc_root, NULL);
+	if (!dir)
+		return NULL;
+	proc_set_user(dir, current_euid(), current_egid());
+	for (i = 0; i < ARRAY_SIZE(covmm_proc_files); i++) {
+		pde = proc_create_data(covmm_proc_files[i].name,
+				       covmm_proc_files[i].mode, dir,
+				       covmm_proc_files[i].ops, vm);
+		if (!pde) {
+			proc_remove(dir);
+			return NULL;
+		}
+		proc_set_user(pde, current_euid(), current_egid());
+	}
+	return dir;
+}
+
+/* Waits for readers and writers in the files to return. */
+void covmm_proc_vm_remove(struct proc_dir_entry *dir)
+{
+	proc_remove(dir);
 }

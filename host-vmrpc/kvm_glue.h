@@ -61,4 +61,27 @@ struct mmu_notifier *covmm_task_mmu_notifier_get(const struct mmu_notifier_ops *
 						 struct task_struct *task);
 void covmm_slot_mark_dirty(struct covmm_slot *slot, u64 gfn);
 
+struct proc_dir_entry;
+struct seq_file;
+
+/* The files of /proc/covmm/<pid>/. */
+enum covmm_proc_kind {
+	COVMM_PROC_MEMINFO,
+	COVMM_PROC_CPUINFO,
+	COVMM_PROC_LOADAVG,
+	COVMM_PROC_STATUS,
+	COVMM_PROC_SERVICES,
+	COVMM_PROC_DROP_CACHES,
+};
+
+/* Rust: fill a /proc/covmm/<pid>/ file of VM @vm. */
+int covmm_rs_proc_show(int kind, void *vm, struct seq_file *m);
+/* Rust: a write to a /proc/covmm/<pid>/ file of VM @vm. */
+ssize_t covmm_rs_proc_write(int kind, void *vm, const char __user *buf, size_t len);
+
+int covmm_proc_init(void);
+void covmm_proc_exit(void);
+struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm);
+void covmm_proc_vm_remove(struct proc_dir_entry *dir);
+
 #endif /* COVMM_HOST_KVM_GLUE_H */

@@ -22,18 +22,20 @@
 //! under them.
 
 use kernel::{
-    new_spinlock, new_work,
+    new_mutex, new_spinlock, new_work,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{
         atomic::{ordering::Relaxed, Atomic},
-        Arc, SpinLock,
+        Arc, Mutex, SpinLock,
     },
     workqueue::{impl_has_work, Work, WorkItem},
 };
 
 use crate::abi;
+use crate::kvm::ProcDir;
 use crate::kvm::{KvmRef, MmKey, MmWatch, Vcpu, VmKey, Workqueue};
+use crate::rvmrpc::RvHub;
 use crate::server::Server;
 use crate::userserver::UserCall;
 
@@ -70,6 +72,12 @@ struct Bindings {
 /// CoVMM's state for one VM.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Vm {
+    /// `/proc/covmm/<pid>/`, set once the VM is registered.
+    #[pin]
+    pub(crate) proc: Mutex<Option<ProcDir>>,
+    /// Reverse VMRPC: the guest's server slots and the host's requests.
+    #[pin]
+    pub(crate) rv: RvHub,
     kvm: KvmRef,
     mm: MmKey,
     _watch: MmWatch,
@@ -102,6 +110,8 @@ impl Vm {
         let watch = MmWatch::new(vcpu)?;
         Arc::pin_init(
             pin_init!(Vm {
+                proc <- new_mutex!(None, "covmm_vm_proc"),
+                rv <- RvHub::new(),
                 kvm: KvmRef::from(kvm),
                 mm: kvm.mm_key(),
                 _watch: watch,
@@ -188,6 +198,11 @@ impl Vm {
 #[pinned_drop]
 impl PinnedDrop for Vm {
     fn drop(self: Pin<&mut Self>) {
+        // Clients waiting on the guest fail at once; then the proc files go,
+        // waiting for their readers, before anything they use does.
+        self.rv.shutdown();
+        let proc = self.proc.lock().take();
+        drop(proc);
         // Servers must not reach a VM that has gone, and the calls hold
         // references on it. A VM is dropped from process context (the
         // reaper, or unload), where cancelling may sleep.
@@ -246,7 +261,16 @@ impl VmRegistry {
             return Ok(existing.clone());
         }
         inner.vms.insert(node.into_node(key, vm.clone()));
+        // One directory per VMM process: a second VM of the same process
+        // goes without (its name would clash).
+        let pid = vm.owner_pid();
+        let named = inner.vms.values().filter(|v| v.owner_pid() == pid).count() > 1;
         drop(inner);
+        if !named {
+            if let Err(e) = ProcDir::publish(pid, &vm) {
+                pr_warn!("no /proc/covmm/{pid} ({e:?})\n");
+            }
+        }
         pr_info!(
             "VM of VMM pid {} joined (first call from vCPU {})\n",
             vm.owner_pid(),
@@ -281,6 +305,8 @@ impl VmRegistry {
             let (_, node) = c.remove_current();
             let (_, vm) = node.to_key_value();
             pr_info!("VM of VMM pid {} left\n", vm.owner_pid());
+            // Its clients must not wait for the reaper.
+            vm.rv.shutdown();
             if let Err(vm) = self.reaper.enqueue(vm) {
                 // Unreachable: a VM leaves the registry once and is queued
                 // once. Leaking beats putting the VM here (see above).
@@ -288,6 +314,25 @@ impl VmRegistry {
                 core::mem::forget(vm);
             }
         }
+    }
+
+    /// The VM of the VMM process `pid` (the first, if it has several).
+    pub(crate) fn find_by_pid(&self, pid: i32) -> Option<Arc<Vm>> {
+        let inner = self.inner.lock();
+        let vm = inner.vms.values().find(|v| v.owner_pid() == pid).cloned();
+        vm
+    }
+
+    /// The pids of the VMMs whose VMs CoVMM knows.
+    pub(crate) fn pids(&self) -> Result<KVec<i32>> {
+        let mut pids = KVec::new();
+        let inner = self.inner.lock();
+        for vm in inner.vms.values() {
+            if !pids.contains(&vm.owner_pid()) {
+                pids.push(vm.owner_pid(), GFP_ATOMIC)?;
+            }
+        }
+        Ok(pids)
     }
 
     /// Unload: forget every VM and wait until the reaper is idle.

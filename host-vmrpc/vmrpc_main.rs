@@ -13,7 +13,8 @@
 //! dispatches; `vm.rs` keeps per-VM state and bindings; `server.rs` holds the
 //! VMRPC server registry and the call context servers see; `userserver.rs`
 //! queues calls for servers in host user space, which `device.rs` serves
-//! through `/dev/covmm`.
+//! through `/dev/covmm`; `rvmrpc.rs` is Reverse VMRPC (the host calling
+//! guest services), which `proc.rs` shows in `/proc/covmm/<pid>/`.
 
 use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 
@@ -25,6 +26,8 @@ mod device;
 mod host_api;
 mod hypercall;
 mod kvm;
+mod proc;
+mod rvmrpc;
 mod server;
 mod userserver;
 mod vm;
@@ -53,6 +56,8 @@ pub(crate) struct Host {
     /// The VMRPC servers guests can bind to.
     #[pin]
     pub(crate) servers: ServerRegistry,
+    /// `/proc/covmm`; dropped after `vms`, whose directories it holds.
+    _proc: kvm::ProcRoot,
 }
 
 impl Host {
@@ -62,6 +67,7 @@ impl Host {
                 calls <- new_srcu!("covmm_calls"),
                 vms <- VmRegistry::new(),
                 servers <- ServerRegistry::new(),
+                _proc: kvm::ProcRoot::new()?,
             }),
             GFP_KERNEL,
         )

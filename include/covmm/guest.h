@@ -48,4 +48,23 @@ long covmm_vmrpc_perform_kernel(u64 handle, u32 func, void *arg, size_t len);
  */
 long covmm_vmrpc_hypercall(u32 op, u64 a0, u64 a1, u64 a2, u64 a3);
 
+/*
+ * Reverse VMRPC services: the host calls them by name (for example through
+ * /proc/covmm/<pid>/ or `covmm call`), and guest-rvmrpc's server threads run
+ * them. @serve gets the request's function and data and writes at most
+ * @out_len bytes to @out; it returns the response length or a negated errno.
+ * It runs in a server thread (process context, may sleep), possibly in
+ * several at once. Names are as for servers; "services" is reserved.
+ */
+typedef long (*covmm_service_fn)(void *private, u32 func, const void *in,
+				 size_t in_len, void *out, size_t out_len);
+struct covmm_service;
+
+/* Returns the service, or an ERR_PTR (-EEXIST: the name is taken). */
+struct covmm_service *covmm_rvmrpc_register_service(const char *name,
+						    covmm_service_fn serve,
+						    void *private);
+/* Calls in flight have returned when this does. */
+void covmm_rvmrpc_unregister_service(struct covmm_service *service);
+
 #endif /* _COVMM_GUEST_H */

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define COVMM_ABI_MAJOR 1
-#define COVMM_ABI_MINOR 2
+#define COVMM_ABI_MINOR 3
 
 /*
  * Hypercalls: RAX = COVMM_HC_BASE + opcode, arguments in RBX, RCX, RDX, RSI,
@@ -35,6 +35,12 @@ enum covmm_opcode {
 					 * struct covmm_call_desc + segment[RSI] */
 	COVMM_OP_CANCEL = 5,		/* RBX: gpa of the descriptor block of a
 					 * call that got COVMM_CALL_AGAIN */
+	COVMM_OP_RV_INIT = 6,		/* RBX: gpa of struct covmm_rv_init;
+					 * returns the slot */
+	COVMM_OP_RV_WAIT = 7,		/* RBX: slot, RCX: tag answered (0: none),
+					 * RDX: its result; returns
+					 * COVMM_RV_REQUEST or COVMM_CALL_AGAIN */
+	COVMM_OP_RV_FINI = 8,		/* RBX: slot */
 };
 
 /*
@@ -76,6 +82,47 @@ struct covmm_segment {
 	__u32 len;	/* not zero */
 	__u32 flags;	/* COVMM_SEG_* */
 };
+
+/*
+ * Reverse VMRPC: guest server threads offer slots (a request and a response
+ * buffer, physically contiguous) and wait in COVMM_OP_RV_WAIT for requests.
+ */
+#define COVMM_RV_VERSION 1
+#define COVMM_RV_MAX_BUF (64 * 1024)
+#define COVMM_RV_MAX_SLOTS 16
+#define COVMM_RV_REQUEST 1	/* RV_WAIT: a request is in the buffer */
+
+struct covmm_rv_init {
+	__u32 version;		/* COVMM_RV_VERSION */
+	__u32 flags;		/* must be zero */
+	__u64 boot_id;		/* random per start of the guest's server */
+	__u64 req_gpa;
+	__u64 resp_gpa;
+	__u32 req_len;		/* sizeof(struct covmm_rv_request)..64 KiB */
+	__u32 resp_len;		/* 1..64 KiB */
+};
+
+struct covmm_rv_request {
+	__u64 tag;				/* answer with it; never 0 */
+	char service[COVMM_SERVER_NAME_LEN];
+	__u32 func;
+	__u32 len;				/* bytes of data that follow */
+};
+
+/* Typed service results: records of struct covmm_entry, key, text, padding to 8. */
+struct covmm_entry {
+	__u32 group;	/* e.g. the CPU in cpuinfo */
+	__u32 unit;	/* COVMM_UNIT_* */
+	__u64 value;
+	__u16 key_len;
+	__u16 text_len;
+	__u32 pad;
+};
+
+#define COVMM_UNIT_COUNT 0
+#define COVMM_UNIT_BYTES 1
+#define COVMM_UNIT_MILLI 2
+#define COVMM_UNIT_TEXT 3
 
 /* struct covmm_guest_ping.insn */
 #define COVMM_INSN_VMCALL 1
@@ -179,5 +226,59 @@ struct covmm_host_reply {
 #define COVMM_HOST_IOC_GUEST_WRITE _IOW(COVMM_HOST_IOC_MAGIC, 0x04, struct covmm_host_guest_copy)
 #define COVMM_HOST_IOC_GET_HVA _IOWR(COVMM_HOST_IOC_MAGIC, 0x05, struct covmm_host_get_hva)
 #define COVMM_HOST_IOC_REPLY _IOW(COVMM_HOST_IOC_MAGIC, 0x06, struct covmm_host_reply)
+
+/* Reverse VMRPC from host user space, for VMs the caller owns. */
+struct covmm_host_vm_info {
+	__s32 pid;		/* the VMM process: names the VM */
+	__u32 slots;		/* guest server slots; 0: no guest server */
+	__u32 busy;
+	__u32 queued;
+	__u64 calls;
+	__u64 errors;
+	__u64 timeouts;
+};
+
+struct covmm_host_list_vms {
+	__u64 vms;		/* user address of covmm_host_vm_info[capacity] */
+	__u32 capacity;
+	__u32 count;		/* out: VMs the caller owns */
+};
+
+struct covmm_host_rv_call {
+	__s32 vm_pid;
+	__u32 func;
+	char service[COVMM_SERVER_NAME_LEN];
+	__u64 input;		/* user address of the request data */
+	__u32 in_len;
+	__u32 out_len;		/* in: room at output; out: response length */
+	__u64 output;
+	__u32 flags;		/* must be zero */
+	__u32 pad;		/* must be zero */
+};
+
+struct covmm_host_rv_timeout {
+	__s32 vm_pid;
+	__u32 timeout_ms;	/* 1..600000 */
+};
+
+#define COVMM_RV_HIST_BUCKETS 16
+
+struct covmm_host_rv_stats {
+	__s32 vm_pid;		/* in */
+	__u32 slots;
+	__u32 busy;
+	__u32 queued;
+	__u32 timeout_ms;
+	__u32 pad;
+	__u64 calls;
+	__u64 errors;
+	__u64 timeouts;
+	__u64 latency[COVMM_RV_HIST_BUCKETS];	/* bucket i: below 2^i us */
+};
+
+#define COVMM_HOST_IOC_LIST_VMS _IOWR(COVMM_HOST_IOC_MAGIC, 0x10, struct covmm_host_list_vms)
+#define COVMM_HOST_IOC_RV_CALL _IOWR(COVMM_HOST_IOC_MAGIC, 0x11, struct covmm_host_rv_call)
+#define COVMM_HOST_IOC_RV_SET_TIMEOUT _IOW(COVMM_HOST_IOC_MAGIC, 0x12, struct covmm_host_rv_timeout)
+#define COVMM_HOST_IOC_RV_STATS _IOWR(COVMM_HOST_IOC_MAGIC, 0x13, struct covmm_host_rv_stats)
 
 #endif /* _UAPI_LINUX_COVMM_H */

@@ -18,12 +18,13 @@
 //! means the call came from guest user space. An opcode inside the range that
 //! this host does not know gets `-ENOSYS` (-38).
 
+use zerocopy::{FromBytes as _, IntoBytes as _};
 use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Major version of this ABI. A host refuses guests with a different major.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version: additions that old peers can ignore.
-pub const ABI_MINOR: u16 = 2;
+pub const ABI_MINOR: u16 = 3;
 
 /// Encodes a version as returned by [`Opcode::QueryVersion`].
 pub const fn encode_version(major: u16, minor: u16) -> u64 {
@@ -127,6 +128,18 @@ pub enum Opcode {
     /// the call's memory, so the guest may free it. Returns `-EINTR`, or the
     /// call's result if it finished first; `-ENOENT` if no such call waits.
     Cancel = 5,
+    /// Reverse VMRPC: a guest server thread offers a slot. RBX:
+    /// guest-physical address of an [`RvInit`]. Returns the slot number.
+    RvInit = 6,
+    /// Reverse VMRPC: a slot answers its last request and waits for the
+    /// next. RBX: slot, RCX: tag of the request answered (0 for none), RDX:
+    /// its result (>= 0: response length; < 0: negated errno). Returns
+    /// [`RV_REQUEST`] when a request is in the slot's request buffer,
+    /// [`CALL_AGAIN`] when none came yet (call again).
+    RvWait = 7,
+    /// Reverse VMRPC: the slot's thread stops. RBX: slot. Returns 0; a
+    /// request it held fails with `ESHUTDOWN`.
+    RvFini = 8,
 }
 
 impl Opcode {
@@ -139,6 +152,9 @@ impl Opcode {
             3 => Some(Self::Unbind),
             4 => Some(Self::Perform),
             5 => Some(Self::Cancel),
+            6 => Some(Self::RvInit),
+            7 => Some(Self::RvWait),
+            8 => Some(Self::RvFini),
             _ => None,
         }
     }
@@ -395,6 +411,112 @@ pub const HOST_IOC_GET_HVA: u32 = iowr::<HostGetHva>(HOST_IOC_MAGIC, 0x05);
 /// Ends a call with a result. See [`HostReply`].
 pub const HOST_IOC_REPLY: u32 = iow::<HostReply>(HOST_IOC_MAGIC, 0x06);
 
+/// One VM in [`HOST_IOC_LIST_VMS`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostVmInfo {
+    /// Pid of the VMM process; names the VM everywhere (`/proc/covmm/<pid>`).
+    pub pid: i32,
+    /// Reverse VMRPC slots the guest offers (0: no guest server).
+    pub slots: u32,
+    /// Slots serving a request now.
+    pub busy: u32,
+    /// Requests waiting for a slot.
+    pub queued: u32,
+    /// Reverse VMRPC calls made, failed and timed out.
+    pub calls: u64,
+    /// See [`HostVmInfo::calls`].
+    pub errors: u64,
+    /// See [`HostVmInfo::calls`].
+    pub timeouts: u64,
+}
+
+/// Argument of [`HOST_IOC_LIST_VMS`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostListVms {
+    /// User address of an array of `capacity` [`HostVmInfo`].
+    pub vms: u64,
+    /// Entries the array holds.
+    pub capacity: u32,
+    /// Out: VMs the caller may reach (may exceed `capacity`; only
+    /// `capacity` are written).
+    pub count: u32,
+}
+
+/// Argument of [`HOST_IOC_RV_CALL`]: a Reverse VMRPC call.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostRvCall {
+    /// The VM, by its VMM's pid.
+    pub vm_pid: i32,
+    /// Function of the service.
+    pub func: u32,
+    /// Guest service name, as a server name.
+    pub service: [u8; SERVER_NAME_LEN],
+    /// User address of the request data.
+    pub input: u64,
+    /// Its length, at most `RV_MAX_BUF - size_of::<RvRequest>()`.
+    pub in_len: u32,
+    /// In: room at `output`; out: the response's length.
+    pub out_len: u32,
+    /// User address for the response.
+    pub output: u64,
+    /// Must be zero.
+    pub flags: u32,
+    /// Explicit padding; must be zero.
+    pub pad: u32,
+}
+
+/// Argument of [`HOST_IOC_RV_SET_TIMEOUT`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostRvTimeout {
+    /// The VM, by its VMM's pid.
+    pub vm_pid: i32,
+    /// How long clients wait for the guest, 1 to 600000 ms.
+    pub timeout_ms: u32,
+}
+
+/// Buckets of [`HostRvStats::latency`].
+pub const RV_HIST_BUCKETS: usize = 16;
+
+/// Argument of [`HOST_IOC_RV_STATS`].
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct HostRvStats {
+    /// In: the VM, by its VMM's pid.
+    pub vm_pid: i32,
+    /// Out: slots the guest offers.
+    pub slots: u32,
+    /// Out: slots serving a request.
+    pub busy: u32,
+    /// Out: requests waiting.
+    pub queued: u32,
+    /// Out: the clients' timeout.
+    pub timeout_ms: u32,
+    /// Explicit padding; zero.
+    pub pad: u32,
+    /// Out: calls made.
+    pub calls: u64,
+    /// Out: calls failed (timeouts apart).
+    pub errors: u64,
+    /// Out: calls timed out.
+    pub timeouts: u64,
+    /// Out: successful calls by latency: bucket `i` counts those under
+    /// 2^i microseconds (and at least 2^(i-1)); the last holds the rest.
+    pub latency: [u64; RV_HIST_BUCKETS],
+}
+
+/// Lists the VMs the caller owns. See [`HostListVms`].
+pub const HOST_IOC_LIST_VMS: u32 = iowr::<HostListVms>(HOST_IOC_MAGIC, 0x10);
+/// Calls a guest service. See [`HostRvCall`].
+pub const HOST_IOC_RV_CALL: u32 = iowr::<HostRvCall>(HOST_IOC_MAGIC, 0x11);
+/// Sets a VM's client timeout. See [`HostRvTimeout`].
+pub const HOST_IOC_RV_SET_TIMEOUT: u32 = iow::<HostRvTimeout>(HOST_IOC_MAGIC, 0x12);
+/// Reads a VM's Reverse VMRPC counters. See [`HostRvStats`].
+pub const HOST_IOC_RV_STATS: u32 = iowr::<HostRvStats>(HOST_IOC_MAGIC, 0x13);
+
 /// Whether `result` may be given to a guest as a call's result.
 pub const fn valid_result(result: i64) -> bool {
     result >= -4095
@@ -637,6 +759,357 @@ impl Iterator for Resolve<'_> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Reverse VMRPC: host-to-guest calls, served by guest kernel threads that
+// wait inside the hypercall (VM long polling).
+//
+// Each guest server thread offers a slot: a request buffer the host writes
+// and a response buffer the guest writes, both physically contiguous guest
+// memory. A request is an [`RvRequest`] header followed by its data.
+
+/// Version of [`RvInit`] and of the request format.
+pub const RV_VERSION: u32 = 1;
+/// Largest request or response buffer.
+pub const RV_MAX_BUF: u32 = 64 * 1024;
+/// Most slots one VM may offer.
+pub const RV_MAX_SLOTS: usize = 16;
+/// [`Opcode::RvWait`]: a request waits in the slot's request buffer.
+pub const RV_REQUEST: i64 = 1;
+
+/// Argument of [`Opcode::RvInit`], in guest memory.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct RvInit {
+    /// [`RV_VERSION`].
+    pub version: u32,
+    /// Must be zero.
+    pub flags: u32,
+    /// Chosen at random when the guest's server starts; a new value tells
+    /// the host the guest restarted, and requests held by older slots fail.
+    pub boot_id: u64,
+    /// Guest-physical address of the request buffer.
+    pub req_gpa: u64,
+    /// Guest-physical address of the response buffer.
+    pub resp_gpa: u64,
+    /// Request buffer length, `size_of::<RvRequest>()..=RV_MAX_BUF`.
+    pub req_len: u32,
+    /// Response buffer length, `1..=RV_MAX_BUF`.
+    pub resp_len: u32,
+}
+
+/// Head of a request in a slot's request buffer; `len` bytes of data
+/// follow.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct RvRequest {
+    /// Names the request in the [`Opcode::RvWait`] that answers it; never 0.
+    pub tag: u64,
+    /// The service, as a server name (NUL-padded).
+    pub service: [u8; SERVER_NAME_LEN],
+    /// Function of the service.
+    pub func: u32,
+    /// Bytes of data after the header.
+    pub len: u32,
+}
+
+/// Guest services of guest-rvmrpc (names and their functions).
+pub mod service {
+    /// Echoes its data back.
+    pub const ECHO: &[u8] = b"echo";
+    /// The guest's /proc/meminfo, as [`super::entry`] records.
+    pub const MEMINFO: &[u8] = b"meminfo";
+    /// The guest's /proc/cpuinfo, as [`super::entry`] records (one group per
+    /// CPU, text values).
+    pub const CPUINFO: &[u8] = b"cpuinfo";
+    /// The guest's /proc/loadavg, as [`super::entry`] records.
+    pub const LOADAVG: &[u8] = b"loadavg";
+    /// Drops the guest's caches; data: one `u32`, 1, 2 or 3, as
+    /// /proc/sys/vm/drop_caches takes.
+    pub const DROP_CACHES: &[u8] = b"drop_caches";
+    /// Lists the services: one [`super::entry`] record each, key the name.
+    pub const SERVICES: &[u8] = b"services";
+}
+
+/// Typed service results: a sequence of records, each an [`Entry`] header,
+/// its key, its text, and padding to 8 bytes. A record carries a number with
+/// a unit, or text. Encoding and decoding check every length, so either side
+/// may hand the other garbage.
+pub mod entry {
+    use super::*;
+
+    /// Header of one record.
+    #[derive(
+        Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+    )]
+    #[repr(C)]
+    pub struct Entry {
+        /// Groups records, for example the CPU number in cpuinfo.
+        pub group: u32,
+        /// One of the `UNIT_*` values.
+        pub unit: u32,
+        /// The number (unused for [`UNIT_TEXT`]).
+        pub value: u64,
+        /// Bytes of key after the header.
+        pub key_len: u16,
+        /// Bytes of text after the key.
+        pub text_len: u16,
+        /// Explicit padding; zero.
+        pub pad: u32,
+    }
+
+    /// A plain count.
+    pub const UNIT_COUNT: u32 = 0;
+    /// Bytes.
+    pub const UNIT_BYTES: u32 = 1;
+    /// Thousandths (load averages).
+    pub const UNIT_MILLI: u32 = 2;
+    /// The record's text is its value.
+    pub const UNIT_TEXT: u32 = 3;
+
+    const HEAD: usize = core::mem::size_of::<Entry>();
+
+    fn padded(n: usize) -> usize {
+        n.div_ceil(8) * 8
+    }
+
+    /// Appends a record to `out` at `at`; returns the offset after it, or
+    /// `None` if it does not fit (or a length exceeds 65535).
+    pub fn put(
+        out: &mut [u8],
+        at: usize,
+        group: u32,
+        unit: u32,
+        value: u64,
+        key: &[u8],
+        text: &[u8],
+    ) -> Option<usize> {
+        let key_len = u16::try_from(key.len()).ok()?;
+        let text_len = u16::try_from(text.len()).ok()?;
+        let end = at.checked_add(padded(HEAD + key.len() + text.len()))?;
+        let rec = out.get_mut(at..end)?;
+        let head = Entry {
+            group,
+            unit,
+            value,
+            key_len,
+            text_len,
+            pad: 0,
+        };
+        rec[..HEAD].copy_from_slice(head.as_bytes());
+        rec[HEAD..HEAD + key.len()].copy_from_slice(key);
+        rec[HEAD + key.len()..HEAD + key.len() + text.len()].copy_from_slice(text);
+        rec[HEAD + key.len() + text.len()..].fill(0);
+        Some(end)
+    }
+
+    /// One decoded record.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Record<'a> {
+        /// The header.
+        pub head: Entry,
+        /// The key.
+        pub key: &'a [u8],
+        /// The text.
+        pub text: &'a [u8],
+    }
+
+    /// The records of `buf`; yields `Err(())` once, and stops, at a record
+    /// that does not fit.
+    pub fn records(buf: &[u8]) -> Records<'_> {
+        Records { buf, at: 0 }
+    }
+
+    /// Iterator of [`records`].
+    #[derive(Clone, Debug)]
+    pub struct Records<'a> {
+        buf: &'a [u8],
+        at: usize,
+    }
+
+    impl<'a> Iterator for Records<'a> {
+        type Item = Result<Record<'a>, ()>;
+
+        fn next(&mut self) -> Option<Self::Item> {
+            let rest = self.buf.get(self.at..)?;
+            if rest.is_empty() {
+                return None;
+            }
+            let Some(head) = rest
+                .get(..HEAD)
+                .and_then(|h| Entry::read_from_bytes(h).ok())
+            else {
+                self.at = self.buf.len();
+                return Some(Err(()));
+            };
+            let (k, t) = (usize::from(head.key_len), usize::from(head.text_len));
+            let len = padded(HEAD + k + t);
+            let Some(rec) = rest
+                .get(..len.min(rest.len()))
+                .filter(|r| r.len() >= HEAD + k + t)
+            else {
+                self.at = self.buf.len();
+                return Some(Err(()));
+            };
+            self.at += len.min(rest.len());
+            Some(Ok(Record {
+                head,
+                key: &rec[HEAD..HEAD + k],
+                text: &rec[HEAD + k..HEAD + k + t],
+            }))
+        }
+    }
+
+    fn trim(mut s: &[u8]) -> &[u8] {
+        while let [b' ' | b'\t', rest @ ..] = s {
+            s = rest;
+        }
+        while let [rest @ .., b' ' | b'\t' | b'\r'] = s {
+            s = rest;
+        }
+        s
+    }
+
+    fn number(s: &[u8]) -> Option<u64> {
+        if s.is_empty() {
+            return None;
+        }
+        s.iter().try_fold(0u64, |n, &d| {
+            d.is_ascii_digit().then_some(())?;
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+    }
+
+    /// `"0.05"` as thousandths.
+    fn milli(s: &[u8]) -> Option<u64> {
+        let (whole, frac) = match s.iter().position(|&c| c == b'.') {
+            Some(i) => (&s[..i], &s[i + 1..]),
+            None => (s, &b""[..]),
+        };
+        let mut thousandths = 0;
+        for i in 0..3 {
+            let digit = match frac.get(i) {
+                Some(d) if d.is_ascii_digit() => u64::from(d - b'0'),
+                Some(_) => return None,
+                None => 0,
+            };
+            thousandths = thousandths * 10 + digit;
+        }
+        number(whole)?.checked_mul(1000)?.checked_add(thousandths)
+    }
+
+    /// Records for /proc/meminfo's text: `Name: value [kB]` lines become
+    /// byte counts (or plain counts). Returns the bytes written, or `None`
+    /// if `out` is too small or a line is malformed.
+    pub fn from_meminfo(text: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut at = 0;
+        for line in text.split(|&c| c == b'\n').filter(|l| !trim(l).is_empty()) {
+            let colon = line.iter().position(|&c| c == b':')?;
+            let rest = trim(&line[colon + 1..]);
+            let (value, unit) = match rest.strip_suffix(b"kB") {
+                Some(kb) => (number(trim(kb))?.checked_mul(1024)?, UNIT_BYTES),
+                None => (number(rest)?, UNIT_COUNT),
+            };
+            at = put(out, at, 0, unit, value, trim(&line[..colon]), b"")?;
+        }
+        Some(at)
+    }
+
+    /// Records for /proc/loadavg's text, `"0.00 0.01 0.05 1/123 456"`:
+    /// `load1`, `load5`, `load15` (thousandths), `running`, `threads`,
+    /// `last_pid`.
+    pub fn from_loadavg(text: &[u8], out: &mut [u8]) -> Option<usize> {
+        let mut words = trim(text.split(|&c| c == b'\n').next()?).split(|&c| c == b' ');
+        let mut at = 0;
+        for key in [&b"load1"[..], b"load5", b"load15"] {
+            at = put(out, at, 0, UNIT_MILLI, milli(words.next()?)?, key, b"")?;
+        }
+        let tasks = words.next()?;
+        let slash = tasks.iter().position(|&c| c == b'/')?;
+        at = put(
+            out,
+            at,
+            0,
+            UNIT_COUNT,
+            number(&tasks[..slash])?,
+            b"running",
+            b"",
+        )?;
+        at = put(
+            out,
+            at,
+            0,
+            UNIT_COUNT,
+            number(&tasks[slash + 1..])?,
+            b"threads",
+            b"",
+        )?;
+        put(
+            out,
+            at,
+            0,
+            UNIT_COUNT,
+            number(words.next()?)?,
+            b"last_pid",
+            b"",
+        )
+    }
+
+    /// Records for /proc/cpuinfo's text: `key : value` lines as text
+    /// records, grouped by CPU (blocks separated by blank lines).
+    pub fn from_cpuinfo(text: &[u8], out: &mut [u8]) -> Option<usize> {
+        let (mut at, mut cpu, mut in_block) = (0, 0u32, false);
+        for line in text.split(|&c| c == b'\n') {
+            if trim(line).is_empty() {
+                if in_block {
+                    cpu += 1;
+                }
+                in_block = false;
+                continue;
+            }
+            in_block = true;
+            let (key, value) = match line.iter().position(|&c| c == b':') {
+                Some(i) => (trim(&line[..i]), trim(&line[i + 1..])),
+                None => (trim(line), &b""[..]),
+            };
+            at = put(out, at, cpu, UNIT_TEXT, 0, key, value)?;
+        }
+        Some(at)
+    }
+
+    /// Writes records back as the /proc text they came from: `unit`
+    /// decides the form (`kB` for bytes, two decimals for thousandths, the
+    /// text for text), with a blank line between groups.
+    pub fn write_text(buf: &[u8], w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let mut group = None;
+        for rec in records(buf) {
+            let Ok(rec) = rec else {
+                return w.write_str("(malformed record)\n");
+            };
+            if group.is_some_and(|g| g != rec.head.group) {
+                w.write_str("\n")?;
+            }
+            group = Some(rec.head.group);
+            let key = core::str::from_utf8(rec.key).unwrap_or("?");
+            match rec.head.unit {
+                UNIT_BYTES => writeln!(w, "{key}: {} kB", rec.head.value / 1024)?,
+                UNIT_MILLI => writeln!(
+                    w,
+                    "{key}: {}.{:03}",
+                    rec.head.value / 1000,
+                    rec.head.value % 1000
+                )?,
+                UNIT_TEXT => writeln!(
+                    w,
+                    "{key}: {}",
+                    core::str::from_utf8(rec.text).unwrap_or("?")
+                )?,
+                _ => writeln!(w, "{key}: {}", rec.head.value)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `covmm.selftest`, the server built into host-vmrpc for tests and
 /// benchmarks.
 pub mod selftest {
@@ -713,6 +1186,91 @@ mod tests {
     }
 
     #[test]
+    fn entries_round_trip_and_refuse_garbage() {
+        let mut buf = [0u8; 256];
+        let at = entry::put(
+            &mut buf,
+            0,
+            0,
+            entry::UNIT_BYTES,
+            2048 * 1024,
+            b"MemTotal",
+            b"",
+        )
+        .unwrap();
+        assert_eq!(at % 8, 0);
+        let end = entry::put(
+            &mut buf,
+            at,
+            1,
+            entry::UNIT_TEXT,
+            0,
+            b"model name",
+            b"QEMU CPU",
+        )
+        .unwrap();
+        let mut it = entry::records(&buf[..end]);
+        let first = it.next().unwrap().unwrap();
+        assert_eq!(
+            (first.key, first.head.value, first.head.unit),
+            (&b"MemTotal"[..], 2048 * 1024, entry::UNIT_BYTES)
+        );
+        let second = it.next().unwrap().unwrap();
+        assert_eq!((second.head.group, second.text), (1, &b"QEMU CPU"[..]));
+        assert!(it.next().is_none());
+        // A record that claims more than the buffer holds.
+        assert_eq!(entry::records(&buf[..end - 9]).nth(1), Some(Err(())));
+        // A truncated header.
+        assert_eq!(entry::records(&buf[..5]).next(), Some(Err(())));
+        let mut it = entry::records(&buf[..5]);
+        it.next();
+        assert!(it.next().is_none());
+        // No room.
+        assert!(entry::put(&mut buf[..16], 0, 0, 0, 0, b"k", b"").is_none());
+        assert!(entry::put(&mut buf, usize::MAX - 4, 0, 0, 0, b"", b"").is_none());
+    }
+
+    #[test]
+    fn proc_text_becomes_records() {
+        let mut out = [0u8; 1024];
+        let meminfo = b"MemTotal:        2028000 kB\nHugePages_Total:       0\n\n";
+        let n = entry::from_meminfo(meminfo, &mut out).unwrap();
+        let recs: [_; 2] =
+            core::array::from_fn(|i| entry::records(&out[..n]).nth(i).unwrap().unwrap());
+        assert_eq!(
+            (recs[0].key, recs[0].head.value, recs[0].head.unit),
+            (&b"MemTotal"[..], 2028000 * 1024, entry::UNIT_BYTES)
+        );
+        assert_eq!(
+            (recs[1].key, recs[1].head.value, recs[1].head.unit),
+            (&b"HugePages_Total"[..], 0, entry::UNIT_COUNT)
+        );
+        assert!(entry::from_meminfo(b"MemTotal: lots kB\n", &mut out).is_none());
+        assert!(entry::from_meminfo(b"no colon\n", &mut out).is_none());
+        assert!(entry::from_meminfo(meminfo, &mut out[..20]).is_none());
+
+        let n = entry::from_loadavg(b"0.05 1.50 12.00 2/345 6789\n", &mut out).unwrap();
+        let values: [u64; 6] = core::array::from_fn(|i| {
+            entry::records(&out[..n])
+                .nth(i)
+                .unwrap()
+                .unwrap()
+                .head
+                .value
+        });
+        assert_eq!(values, [50, 1500, 12000, 2, 345, 6789]);
+        assert!(entry::from_loadavg(b"0.05 1.50\n", &mut out).is_none());
+
+        let cpuinfo = b"processor\t: 0\nmodel name\t: QEMU\n\nprocessor\t: 1\nflags\t\t:\n\n";
+        let n = entry::from_cpuinfo(cpuinfo, &mut out).unwrap();
+        let last = entry::records(&out[..n]).last().unwrap().unwrap();
+        assert_eq!(
+            (last.head.group, last.key, last.text),
+            (1, &b"flags"[..], &b""[..])
+        );
+    }
+
+    #[test]
     fn version_round_trips() {
         assert_eq!(
             decode_version(encode_version(ABI_MAJOR, ABI_MINOR)),
@@ -731,7 +1289,10 @@ mod tests {
         ] {
             assert_eq!(Opcode::from_raw(op as u32), Some(op));
         }
-        assert_eq!(Opcode::from_raw(6), None);
+        for op in [Opcode::RvInit, Opcode::RvWait, Opcode::RvFini] {
+            assert_eq!(Opcode::from_raw(op as u32), Some(op));
+        }
+        assert_eq!(Opcode::from_raw(9), None);
         assert!(!valid_result(CALL_AGAIN));
         assert!(valid_result(-4095) && valid_result(0) && !valid_result(-4096));
     }

@@ -36,6 +36,9 @@ fn c_header_matches_rust_abi() {
         ("COVMM_OP_UNBIND", abi::Opcode::Unbind),
         ("COVMM_OP_PERFORM", abi::Opcode::Perform),
         ("COVMM_OP_CANCEL", abi::Opcode::Cancel),
+        ("COVMM_OP_RV_INIT", abi::Opcode::RvInit),
+        ("COVMM_OP_RV_WAIT", abi::Opcode::RvWait),
+        ("COVMM_OP_RV_FINI", abi::Opcode::RvFini),
     ] {
         eq(name, op as u64);
     }
@@ -51,8 +54,88 @@ fn c_header_matches_rust_abi() {
         ("COVMM_HOST_IOC_GUEST_WRITE", abi::HOST_IOC_GUEST_WRITE),
         ("COVMM_HOST_IOC_GET_HVA", abi::HOST_IOC_GET_HVA),
         ("COVMM_HOST_IOC_REPLY", abi::HOST_IOC_REPLY),
+        ("COVMM_HOST_IOC_LIST_VMS", abi::HOST_IOC_LIST_VMS),
+        ("COVMM_HOST_IOC_RV_CALL", abi::HOST_IOC_RV_CALL),
+        (
+            "COVMM_HOST_IOC_RV_SET_TIMEOUT",
+            abi::HOST_IOC_RV_SET_TIMEOUT,
+        ),
+        ("COVMM_HOST_IOC_RV_STATS", abi::HOST_IOC_RV_STATS),
     ] {
         eq(name, cmd.into());
+    }
+    for (name, value) in [
+        ("COVMM_RV_VERSION", u64::from(abi::RV_VERSION)),
+        ("COVMM_RV_MAX_BUF", u64::from(abi::RV_MAX_BUF)),
+        ("COVMM_RV_MAX_SLOTS", abi::RV_MAX_SLOTS as u64),
+        ("COVMM_RV_REQUEST", abi::RV_REQUEST as u64),
+        ("COVMM_RV_HIST_BUCKETS", abi::RV_HIST_BUCKETS as u64),
+        ("COVMM_UNIT_COUNT", u64::from(abi::entry::UNIT_COUNT)),
+        ("COVMM_UNIT_BYTES", u64::from(abi::entry::UNIT_BYTES)),
+        ("COVMM_UNIT_MILLI", u64::from(abi::entry::UNIT_MILLI)),
+        ("COVMM_UNIT_TEXT", u64::from(abi::entry::UNIT_TEXT)),
+        (
+            "sizeof(struct covmm_rv_init)",
+            size_of::<abi::RvInit>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_rv_init, req_len)",
+            offset_of!(abi::RvInit, req_len) as u64,
+        ),
+        (
+            "sizeof(struct covmm_rv_request)",
+            size_of::<abi::RvRequest>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_rv_request, func)",
+            offset_of!(abi::RvRequest, func) as u64,
+        ),
+        (
+            "sizeof(struct covmm_entry)",
+            size_of::<abi::entry::Entry>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_entry, key_len)",
+            offset_of!(abi::entry::Entry, key_len) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_vm_info)",
+            size_of::<abi::HostVmInfo>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_vm_info, calls)",
+            offset_of!(abi::HostVmInfo, calls) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_list_vms)",
+            size_of::<abi::HostListVms>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_rv_call)",
+            size_of::<abi::HostRvCall>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_rv_call, input)",
+            offset_of!(abi::HostRvCall, input) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_rv_call, output)",
+            offset_of!(abi::HostRvCall, output) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_rv_timeout)",
+            size_of::<abi::HostRvTimeout>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_rv_stats)",
+            size_of::<abi::HostRvStats>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_rv_stats, latency)",
+            offset_of!(abi::HostRvStats, latency) as u64,
+        ),
+    ] {
+        eq(name, value);
     }
     for (field, off) in [
         ("version", offset_of!(abi::HostServerRegister, version)),

@@ -2,6 +2,10 @@
 
 //! The host side of CoVMM for user space.
 //!
+//! [`host`] reaches guests through host-vmrpc's `/dev/covmm`: it lists the
+//! VMs the caller owns and calls services in their guest kernels (Reverse
+//! VMRPC), as the `covmm` command does.
+//!
 //! [`server`] is a small safe library for VMRPC servers in host user space:
 //! the owner of a VM registers a named server for it through host-vmrpc's
 //! `/dev/covmm` and serves the guest's calls from a loop, reading and writing
@@ -20,4 +24,5 @@
 //! # Ok::<(), covmm::server::Error>(())
 //! ```
 
+pub mod host;
 pub mod server;

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reverse VMRPC in the guest: server threads that wait inside the
+//! hypercall for requests from the host (VM long polling), and the services
+//! they dispatch to.
+//!
+//! Each thread offers the host one slot (`RvInit`): a request buffer and a
+//! response buffer in its own kernel memory. It then loops on `RvWait`,
+//! which answers the previous request and returns with the next one, or with
+//! `CALL_AGAIN` when the host gave the vCPU back meanwhile. Several threads
+//! serve one VM, so several host requests are outstanding at once.
+//!
+//! A thread survives the host: if host-vmrpc is not loaded it retries once a
+//! second, and if it was reloaded (the slot is unknown) it offers a new slot.
+//! A random boot id, new at every load of this module, tells the host that
+//! slots of an earlier instance are dead.
+//!
+//! Services are looked up by name: the built-in ones (echo, meminfo,
+//! cpuinfo, loadavg, drop_caches, services) and those other guest modules
+//! register through `covmm_rvmrpc_register_service()`. Unregistering waits
+//! until calls in flight have returned.
+
+use kernel::{
+    new_mutex, new_srcu,
+    prelude::*,
+    sync::{
+        atomic::{
+            ordering::{Acquire, Release},
+            Atomic,
+        },
+        Arc, Mutex, Srcu,
+    },
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::abi::{self, entry, service, Opcode, RvInit, RvRequest};
+use crate::hypercall::{
+    cond_resched, guest_phys, msleep, random_u64, read_file, should_stop, write_file,
+    ForeignService, Hypervisor, KThread,
+};
+
+/// Request buffer of a slot.
+const REQ_LEN: usize = 16 * 1024;
+/// Response buffer of a slot.
+const RESP_LEN: usize = abi::RV_MAX_BUF as usize;
+/// Largest /proc text a service reads.
+const PROC_TEXT: usize = 64 * 1024;
+
+/// A built-in service: `(func, request data, response buffer) -> length`.
+type BuiltinFn = fn(u32, &[u8], &mut [u8]) -> Result<usize>;
+
+enum Handler {
+    Builtin(BuiltinFn),
+    Foreign(ForeignService),
+}
+
+/// A named guest service.
+#[pin_data]
+pub(crate) struct Service {
+    name: [u8; abi::SERVER_NAME_LEN],
+    handler: Handler,
+    /// Cleared at unregistration; no call starts afterwards.
+    live: Atomic<bool>,
+    /// Held by every call; unregistration waits for it.
+    #[pin]
+    calls: Srcu,
+}
+
+impl Service {
+    fn new(name: &[u8], handler: Handler) -> Result<Arc<Self>> {
+        let name = abi::encode_server_name(name).ok_or(EINVAL)?;
+        Arc::pin_init(
+            try_pin_init!(Service {
+                name,
+                handler,
+                live: Atomic::new(true),
+                calls <- new_srcu!("covmm_guest_service_calls"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A service another module registers from C.
+    pub(crate) fn foreign(name: &[u8], handler: ForeignService) -> Result<Arc<Self>> {
+        Self::new(name, Handler::Foreign(handler))
+    }
+
+    /// Runs one call; returns the response length, which a foreign service
+    /// may state wrongly (the host checks it against the buffer).
+    fn call(&self, func: u32, input: &[u8], out: &mut [u8]) -> Result<i64> {
+        let _call = self.calls.read_lock();
+        if !self.live.load(Acquire) {
+            return Err(ENOENT);
+        }
+        match &self.handler {
+            Handler::Builtin(f) => f(func, input, out).map(|n| n as i64),
+            Handler::Foreign(f) => f.call(func, input, out),
+        }
+    }
+}
+
+/// The guest's Reverse VMRPC server: its services and its threads.
+#[pin_data]
+pub(crate) struct RvServer {
+    hv: Hypervisor,
+    boot_id: u64,
+    #[pin]
+    services: Mutex<KVec<Arc<Service>>>,
+}
+
+impl RvServer {
+    /// A server with the built-in services.
+    pub(crate) fn new(hv: Hypervisor) -> Result<Arc<Self>> {
+        let server = Arc::pin_init(
+            pin_init!(RvServer {
+                hv,
+                boot_id: random_u64() | 1,
+                services <- new_mutex!(KVec::new(), "covmm_guest_services"),
+            }),
+            GFP_KERNEL,
+        )?;
+        let builtins: [(&[u8], BuiltinFn); 5] = [
+            (service::ECHO, echo),
+            (service::MEMINFO, meminfo),
+            (service::CPUINFO, cpuinfo),
+            (service::LOADAVG, loadavg),
+            (service::DROP_CACHES, drop_caches),
+        ];
+        for (name, f) in builtins {
+            server.register(Service::new(name, Handler::Builtin(f))?)?;
+        }
+        Ok(server)
+    }
+
+    /// Adds a service; `EEXIST` if one has the name.
+    pub(crate) fn register(&self, service: Arc<Service>) -> Result {
+        let mut services = self.services.lock();
+        if services.iter().any(|s| s.name == service.name) || is_listing(&service.name) {
+            return Err(EEXIST);
+        }
+        services.push(service, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Removes a service; calls in flight have returned when this does.
+    pub(crate) fn unregister(&self, service: &Arc<Service>) {
+        self.services.lock().retain(|s| !Arc::ptr_eq(s, service));
+        service.live.store(false, Release);
+        service.calls.synchronize();
+    }
+
+    fn find(&self, name: &[u8; abi::SERVER_NAME_LEN]) -> Option<Arc<Service>> {
+        self.services
+            .lock()
+            .iter()
+            .find(|s| s.name == *name)
+            .cloned()
+    }
+
+    /// The `services` service: one record per service, its name the key.
+    fn list(&self, out: &mut [u8]) -> Result<usize> {
+        let services = self.services.lock();
+        let mut at =
+            entry::put(out, 0, 0, entry::UNIT_TEXT, 0, service::SERVICES, b"").ok_or(EMSGSIZE)?;
+        for s in services.iter() {
+            let name = abi::server_name(&s.name).map_err(|_| EINVAL)?;
+            at = entry::put(out, at, 0, entry::UNIT_TEXT, 0, name, b"").ok_or(EMSGSIZE)?;
+        }
+        Ok(at)
+    }
+
+    /// Serves the request in `req` into `resp`; returns its tag and result.
+    fn dispatch(&self, req: &[u8], resp: &mut [u8]) -> (u64, i64) {
+        let Ok((head, rest)) = RvRequest::read_from_prefix(req) else {
+            return (0, 0);
+        };
+        let result = match rest.get(..head.len as usize) {
+            None => Err(EINVAL),
+            Some(_) if is_listing(&head.service) => self.list(resp).map(|n| n as i64),
+            Some(data) => match self.find(&head.service) {
+                Some(s) => s.call(head.func, data, resp),
+                None => Err(ENOENT),
+            },
+        };
+        (head.tag, result.unwrap_or_else(|e| i64::from(e.to_errno())))
+    }
+
+    /// Starts `count` server threads; they run until the returned handles
+    /// are dropped.
+    pub(crate) fn start(self: &Arc<Self>, count: usize) -> Result<KVec<KThread>> {
+        let mut threads = KVec::with_capacity(count, GFP_KERNEL)?;
+        for index in 0..count {
+            let server = self.clone();
+            threads.push(
+                KThread::run(c"covmm-rvmrpc", index, move || server.serve_slot(index))?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(threads)
+    }
+
+    /// The body of one server thread.
+    fn serve_slot(&self, index: usize) {
+        let (Ok(req), Ok(resp)) = (
+            KVec::from_elem(0u8, REQ_LEN, GFP_KERNEL),
+            KVec::from_elem(0u8, RESP_LEN, GFP_KERNEL),
+        ) else {
+            pr_err!("Reverse VMRPC thread {index}: out of memory\n");
+            return;
+        };
+        let (mut req, mut resp) = (req, resp);
+        while !should_stop() {
+            match self.offer_slot(&req, &resp) {
+                Ok(slot) => self.serve_requests(slot, &mut req, &mut resp),
+                // No host-vmrpc (yet), or it refused: try again later.
+                Err(_) => msleep(1000),
+            }
+        }
+    }
+
+    /// `RvInit`: hands the host the two buffers; returns the slot.
+    fn offer_slot(&self, req: &[u8], resp: &[u8]) -> Result<u64> {
+        let init = KBox::new(
+            RvInit {
+                version: abi::RV_VERSION,
+                flags: 0,
+                boot_id: self.boot_id,
+                // kmalloc memory: physically contiguous.
+                req_gpa: guest_phys(&req[0]),
+                resp_gpa: guest_phys(&resp[0]),
+                req_len: req.len() as u32,
+                resp_len: resp.len() as u32,
+            },
+            GFP_KERNEL,
+        )?;
+        let slot = self
+            .hv
+            .call(Opcode::RvInit, [guest_phys(&init.as_bytes()[0]), 0, 0, 0]);
+        u64::try_from(slot).map_err(|_| EAGAIN)
+    }
+
+    /// Loops on `RvWait` until the thread must stop or the host forgets the
+    /// slot (it was reloaded, or is being unloaded).
+    fn serve_requests(&self, slot: u64, req: &mut [u8], resp: &mut [u8]) {
+        let (mut tag, mut result) = (0u64, 0i64);
+        loop {
+            if tag == 0 && should_stop() {
+                self.hv.call(Opcode::RvFini, [slot, 0, 0, 0]);
+                return;
+            }
+            let r = self.hv.call(Opcode::RvWait, [slot, tag, result as u64, 0]);
+            tag = 0;
+            match r {
+                abi::RV_REQUEST => (tag, result) = self.dispatch(req, resp),
+                abi::CALL_AGAIN => cond_resched(),
+                _ => {
+                    msleep(100);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `name` is the reserved `services` listing.
+fn is_listing(name: &[u8; abi::SERVER_NAME_LEN]) -> bool {
+    abi::encode_server_name(service::SERVICES).is_some_and(|n| n == *name)
+}
+
+fn proc_text(path: &CStr) -> Result<KVec<u8>> {
+    let mut text = KVec::from_elem(0u8, PROC_TEXT, GFP_KERNEL)?;
+    let n = read_file(path, &mut text)?;
+    text.truncate(n);
+    Ok(text)
+}
+
+fn only_func_0(func: u32) -> Result {
+    if func == 0 {
+        Ok(())
+    } else {
+        Err(EOPNOTSUPP)
+    }
+}
+
+fn echo(func: u32, input: &[u8], out: &mut [u8]) -> Result<usize> {
+    only_func_0(func)?;
+    out.get_mut(..input.len())
+        .ok_or(EMSGSIZE)?
+        .copy_from_slice(input);
+    Ok(input.len())
+}
+
+fn meminfo(func: u32, _input: &[u8], out: &mut [u8]) -> Result<usize> {
+    only_func_0(func)?;
+    entry::from_meminfo(&proc_text(c"/proc/meminfo")?, out).ok_or(EMSGSIZE)
+}
+
+fn cpuinfo(func: u32, _input: &[u8], out: &mut [u8]) -> Result<usize> {
+    only_func_0(func)?;
+    entry::from_cpuinfo(&proc_text(c"/proc/cpuinfo")?, out).ok_or(EMSGSIZE)
+}
+
+fn loadavg(func: u32, _input: &[u8], out: &mut [u8]) -> Result<usize> {
+    only_func_0(func)?;
+    entry::from_loadavg(&proc_text(c"/proc/loadavg")?, out).ok_or(EIO)
+}
+
+fn drop_caches(func: u32, input: &[u8], _out: &mut [u8]) -> Result<usize> {
+    only_func_0(func)?;
+    let mode = match input {
+        [a, b, c, d] => u32::from_ne_bytes([*a, *b, *c, *d]),
+        _ => return Err(EINVAL),
+    };
+    let text: &[u8] = match mode {
+        1 => b"1",
+        2 => b"2",
+        3 => b"3",
+        _ => return Err(EINVAL),
+    };
+    write_file(c"/proc/sys/vm/drop_caches", text)?;
+    Ok(0)
+}

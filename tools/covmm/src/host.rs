@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reverse VMRPC from host user space: the VMs the caller owns, and calls
+//! into their guest kernels' services, through `/dev/covmm`.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use covmm_abi::{self as abi, FromBytes, IntoBytes};
+
+use crate::server::DEVICE;
+
+extern "C" {
+    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
+}
+
+/// Why a request failed, worded for the person who made it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No device: host-vmrpc is not loaded.
+    #[error("{0} does not exist: host-vmrpc is not loaded (insmod host_vmrpc.ko, after kvm)")]
+    NotLoaded(String),
+    /// The device exists but this user may not open it.
+    #[error("cannot open {0}: permission denied (see tools/udev/60-covmm.rules)")]
+    DeviceDenied(String),
+    /// Not the VM's owner.
+    #[error("VM {0}: permission denied (it belongs to another user)")]
+    Denied(i32),
+    /// No such process.
+    #[error("no such VM: no process {0}")]
+    NoProcess(i32),
+    /// The process runs no VM CoVMM knows.
+    #[error("process {0} runs no VM known to CoVMM (is guest-rvmrpc loaded in its guest?)")]
+    NoVm(i32),
+    /// The guest runs no Reverse VMRPC server.
+    #[error("VM {0}: the guest runs no Reverse VMRPC server (load guest-rvmrpc in the guest)")]
+    NoServer(i32),
+    /// The guest did not answer in time.
+    #[error("VM {0}: the guest did not answer in time")]
+    Timeout(i32),
+    /// The guest has no such service.
+    #[error("VM {vm}: the guest has no service {service:?}")]
+    NoService {
+        /// The VM.
+        vm: i32,
+        /// The service asked for.
+        service: String,
+    },
+    /// Anything else.
+    #[error("VM {vm}: {op}: {source}")]
+    Io {
+        /// The VM, or 0.
+        vm: i32,
+        /// The operation.
+        op: &'static str,
+        /// What the kernel said.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    fn from_call(vm: i32, op: &'static str, e: io::Error) -> Self {
+        const ENOTCONN: i32 = 107;
+        const ETIMEDOUT: i32 = 110;
+        match e.raw_os_error().map(i64::from) {
+            Some(abi::errno::EACCES) => Error::Denied(vm),
+            Some(abi::errno::ESRCH) => Error::NoProcess(vm),
+            Some(abi::errno::ENOENT) => Error::NoVm(vm),
+            Some(n) if n == i64::from(ENOTCONN) => Error::NoServer(vm),
+            Some(n) if n == i64::from(ETIMEDOUT) => Error::Timeout(vm),
+            _ => Error::Io { vm, op, source: e },
+        }
+    }
+}
+
+/// An open `/dev/covmm`.
+pub struct Host {
+    file: File,
+}
+
+fn ioctl_struct<T: IntoBytes + FromBytes>(file: &File, cmd: u32, arg: &mut T) -> io::Result<()> {
+    let bytes = arg.as_mut_bytes();
+    // SAFETY: each `T` passed here is the struct `cmd` encodes (both from
+    // the ABI crate), and `bytes` is live and writable for the call; any
+    // pointers inside `T` name live buffers of the stated lengths.
+    let rc = unsafe { ioctl(file.as_raw_fd(), cmd as _, bytes.as_mut_ptr()) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl Host {
+    /// Opens [`DEVICE`].
+    pub fn open() -> Result<Self, Error> {
+        Self::open_at(Path::new(DEVICE))
+    }
+
+    /// Opens the device node at `path`.
+    pub fn open_at(path: &Path) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(file) => Ok(Self { file }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotLoaded(shown)),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                Err(Error::DeviceDenied(shown))
+            }
+            Err(source) => Err(Error::Io {
+                vm: 0,
+                op: "open the device",
+                source,
+            }),
+        }
+    }
+
+    /// The VMs this user owns (all of them for `CAP_SYS_ADMIN`).
+    pub fn list(&self) -> Result<Vec<abi::HostVmInfo>, Error> {
+        let mut room = 16;
+        loop {
+            let mut vms = vec![abi::HostVmInfo::default(); room];
+            let mut req = abi::HostListVms {
+                vms: vms.as_mut_ptr() as u64,
+                capacity: room as u32,
+                count: 0,
+            };
+            ioctl_struct(&self.file, abi::HOST_IOC_LIST_VMS, &mut req)
+                .map_err(|e| Error::from_call(0, "list VMs", e))?;
+            if (req.count as usize) <= room {
+                vms.truncate(req.count as usize);
+                return Ok(vms);
+            }
+            room = req.count as usize;
+        }
+    }
+
+    /// Calls function `func` of guest service `service` in VM `vm` with
+    /// `input`; returns the response.
+    pub fn call(&self, vm: i32, service: &str, func: u32, input: &[u8]) -> Result<Vec<u8>, Error> {
+        let name = abi::encode_server_name(service.as_bytes()).ok_or_else(|| Error::Io {
+            vm,
+            op: "name a service",
+            source: io::Error::from_raw_os_error(abi::errno::EINVAL as i32),
+        })?;
+        let mut out = vec![0u8; abi::RV_MAX_BUF as usize];
+        let mut req = abi::HostRvCall {
+            vm_pid: vm,
+            func,
+            service: name,
+            input: input.as_ptr() as u64,
+            in_len: u32::try_from(input.len()).unwrap_or(u32::MAX),
+            out_len: out.len() as u32,
+            output: out.as_mut_ptr() as u64,
+            flags: 0,
+            pad: 0,
+        };
+        match ioctl_struct(&self.file, abi::HOST_IOC_RV_CALL, &mut req) {
+            Ok(()) => {
+                out.truncate(req.out_len as usize);
+                Ok(out)
+            }
+            Err(e)
+                if e.raw_os_error() == Some(abi::errno::ENOENT as i32)
+                    && self.stats(vm).is_ok() =>
+            {
+                Err(Error::NoService {
+                    vm,
+                    service: service.into(),
+                })
+            }
+            Err(e) => Err(Error::from_call(vm, "call the guest", e)),
+        }
+    }
+
+    /// Sets how long calls to VM `vm` wait for its guest.
+    pub fn set_timeout(&self, vm: i32, timeout_ms: u32) -> Result<(), Error> {
+        let mut req = abi::HostRvTimeout {
+            vm_pid: vm,
+            timeout_ms,
+        };
+        ioctl_struct(&self.file, abi::HOST_IOC_RV_SET_TIMEOUT, &mut req)
+            .map_err(|e| Error::from_call(vm, "set the timeout", e))
+    }
+
+    /// VM `vm`'s Reverse VMRPC state and counters.
+    pub fn stats(&self, vm: i32) -> Result<abi::HostRvStats, Error> {
+        let mut req = abi::HostRvStats {
+            vm_pid: vm,
+            ..Default::default()
+        };
+        ioctl_struct(&self.file, abi::HOST_IOC_RV_STATS, &mut req)
+            .map_err(|e| Error::from_call(vm, "read the counters", e))?;
+        Ok(req)
+    }
+}
