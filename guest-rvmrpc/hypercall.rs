@@ -47,6 +47,7 @@ mod raw {
             index: c_int,
         ) -> *mut c_void;
         pub(super) fn covmm_guest_kthread_should_stop() -> bool;
+        pub(super) fn covmm_guest_cpu_uncontended() -> bool;
         pub(super) fn covmm_guest_msleep(ms: c_uint);
         pub(super) fn covmm_guest_random_u64() -> u64;
         pub(super) fn covmm_guest_read_file(
@@ -148,6 +149,13 @@ pub(crate) fn cond_resched() {
     // SAFETY: called from process context without locks held (our callers
     // are hypercall loops in sleepable context).
     unsafe { raw::covmm_guest_cond_resched() }
+}
+
+/// Whether the current task is the only one this CPU could run now (a
+/// hint: it may change at once).
+pub(crate) fn cpu_uncontended() -> bool {
+    // SAFETY: reads the local run queue's length; any context.
+    unsafe { raw::covmm_guest_cpu_uncontended() }
 }
 
 /// Sleeps `ms` milliseconds, or less if a signal arrives.

@@ -11,6 +11,7 @@
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/pid_namespace.h>
+#include <linux/sched/stat.h>
 #include <linux/sched/task.h>
 #include <linux/kthread.h>
 #include <linux/random.h>
@@ -78,6 +79,12 @@ struct task_struct *covmm_guest_kthread_run(int (*fn)(void *), void *data,
 bool covmm_guest_kthread_should_stop(void)
 {
 	return kthread_should_stop();
+}
+
+/* Nothing else wants this CPU: what KVM's halt polling asks too. */
+bool covmm_guest_cpu_uncontended(void)
+{
+	return single_task_running();
 }
 
 void covmm_guest_msleep(unsigned int ms)

@@ -17,6 +17,7 @@ struct task_struct;
 struct task_struct *covmm_guest_kthread_run(int (*fn)(void *), void *data,
 					    const char *name, int index);
 bool covmm_guest_kthread_should_stop(void);
+bool covmm_guest_cpu_uncontended(void);
 void covmm_guest_msleep(unsigned int ms);
 u64 covmm_guest_random_u64(void);
 ssize_t covmm_guest_read_file(const char *path, void *buf, size_t len);

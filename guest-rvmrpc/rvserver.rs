@@ -21,22 +21,22 @@
 //! until calls in flight have returned.
 
 use kernel::{
-    new_mutex, new_srcu,
+    new_condvar, new_mutex, new_srcu,
     prelude::*,
     sync::{
         atomic::{
             ordering::{Acquire, Release},
             Atomic,
         },
-        Arc, Mutex, Srcu,
+        Arc, CondVar, Mutex, Srcu,
     },
 };
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::abi::{self, entry, service, Opcode, RvInit, RvRequest};
 use crate::hypercall::{
-    cond_resched, guest_phys, msleep, random_u64, read_file, should_stop, write_file,
-    ForeignService, Hypervisor, KThread,
+    cond_resched, cpu_uncontended, guest_phys, msleep, random_u64, read_file, should_stop,
+    write_file, ForeignService, Hypervisor, KThread,
 };
 
 /// Request buffer of a slot.
@@ -106,6 +106,12 @@ pub(crate) struct RvServer {
     boot_id: u64,
     #[pin]
     services: Mutex<KVec<Arc<Service>>>,
+    /// Whether a server thread is waiting in the host (see
+    /// `serve_requests`).
+    #[pin]
+    waiting: Mutex<bool>,
+    #[pin]
+    turn_over: CondVar,
 }
 
 impl RvServer {
@@ -116,6 +122,8 @@ impl RvServer {
                 hv,
                 boot_id: random_u64() | 1,
                 services <- new_mutex!(KVec::new(), "covmm_guest_services"),
+                waiting <- new_mutex!(false, "covmm_guest_waiting"),
+                turn_over <- new_condvar!("covmm_guest_turn_over"),
             }),
             GFP_KERNEL,
         )?;
@@ -241,14 +249,32 @@ impl RvServer {
 
     /// Loops on `RvWait` until the thread must stop or the host forgets the
     /// slot (it was reloaded, or is being unloaded).
+    ///
+    /// A thread waiting in the host holds its vCPU until an event arrives.
+    /// So only one thread at a time waits there (the others sleep in the
+    /// guest until it takes a request), and it waits only while nothing else
+    /// wants its CPU, as KVM's halt polling stops when other tasks want to
+    /// run: otherwise it only looks for a request (`RV_NO_WAIT`) once a
+    /// millisecond. Answers go back at once, without waiting.
     fn serve_requests(&self, slot: u64, req: &mut [u8], resp: &mut [u8]) {
         let (mut tag, mut result) = (0u64, 0i64);
         loop {
-            if tag == 0 && should_stop() {
-                self.hv.call(Opcode::RvFini, [slot, 0, 0, 0]);
-                return;
-            }
-            let r = self.hv.call(Opcode::RvWait, [slot, tag, result as u64, 0]);
+            let r = if tag != 0 {
+                self.hv
+                    .call(Opcode::RvWait, [slot, tag, result as u64, abi::RV_NO_WAIT])
+            } else {
+                let Some(_turn) = self.waiting_turn() else {
+                    self.hv.call(Opcode::RvFini, [slot, 0, 0, 0]);
+                    return;
+                };
+                let contended = !cpu_uncontended();
+                let flags = if contended { abi::RV_NO_WAIT } else { 0 };
+                let r = self.hv.call(Opcode::RvWait, [slot, 0, 0, flags]);
+                if r == abi::CALL_AGAIN && contended {
+                    msleep(1);
+                }
+                r
+            };
             tag = 0;
             match r {
                 abi::RV_REQUEST => (tag, result) = self.dispatch(req, resp),
@@ -259,6 +285,36 @@ impl RvServer {
                 }
             }
         }
+    }
+
+    /// Waits (interruptibly, in the guest) for this thread's turn to wait in
+    /// the host; `None` when the thread must stop.
+    fn waiting_turn(&self) -> Option<WaitingTurn<'_>> {
+        let mut waiting = self.waiting.lock();
+        while *waiting {
+            if should_stop() {
+                return None;
+            }
+            // Woken by the turn's end; a timeout keeps `should_stop` seen.
+            let _ = self.turn_over.wait_interruptible_timeout(&mut waiting, 100);
+        }
+        if should_stop() {
+            return None;
+        }
+        *waiting = true;
+        Some(WaitingTurn { server: self })
+    }
+}
+
+/// The one server thread's turn to wait in the host; ends on drop.
+struct WaitingTurn<'a> {
+    server: &'a RvServer,
+}
+
+impl Drop for WaitingTurn<'_> {
+    fn drop(&mut self) {
+        *self.server.waiting.lock() = false;
+        self.server.turn_over.notify_one();
     }
 }
 

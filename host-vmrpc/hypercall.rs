@@ -70,11 +70,13 @@ fn dispatch(host: &Host, vcpu: &Vcpu<'_>, op: u32, args: [u64; 4]) -> Result<i64
             host.vms.vm_for(vcpu)?.rv.init(vcpu, init)
         }
         Some(Opcode::RvWait) => {
-            let [slot, tag, result, _] = args;
-            host.vms
-                .vm_for(vcpu)?
-                .rv
-                .wait(vcpu, slot, tag, result as i64)
+            let [slot, tag, result, flags] = args;
+            if flags & !abi::RV_NO_WAIT != 0 {
+                return Err(EINVAL);
+            }
+            let park = flags & abi::RV_NO_WAIT == 0;
+            let vm = host.vms.vm_for(vcpu)?;
+            vm.rv.wait(vcpu, slot, tag, result as i64, park)
         }
         Some(Opcode::RvFini) => {
             let slot = usize::try_from(args[0]).map_err(|_| ENOENT)?;

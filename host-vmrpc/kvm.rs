@@ -1180,6 +1180,51 @@ unsafe extern "C" fn covmm_call_vm_pid(call: *mut c_void) -> bindings::pid_t {
     unsafe { call_context(call) }.vm_pid()
 }
 
+/// `covmm_rvmrpc_call()`.
+///
+/// # Safety
+///
+/// `service` must be NUL-terminated; `input` readable for `in_len` bytes and
+/// `out` writable for `out_len` bytes (either may be NULL with length 0).
+#[no_mangle]
+unsafe extern "C" fn covmm_rvmrpc_call(
+    vm_pid: bindings::pid_t,
+    service: *const c_char,
+    func: u32,
+    input: *const c_void,
+    in_len: usize,
+    out: *mut c_void,
+    out_len: usize,
+) -> c_long {
+    let call = || -> Result<usize> {
+        if service.is_null() || (input.is_null() && in_len != 0) || (out.is_null() && out_len != 0)
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: per the contract.
+        let name = unsafe { CStr::from_char_ptr(service) };
+        let input = match in_len {
+            0 => &[][..],
+            // SAFETY: per the contract.
+            n => unsafe { core::slice::from_raw_parts(input.cast::<u8>(), n) },
+        };
+        let vm = host()?.vms.find_by_pid(vm_pid).ok_or(ESRCH)?;
+        let response = vm.rv.call(name.to_bytes(), func, input, out_len)?;
+        if !response.is_empty() {
+            // SAFETY: per the contract `out` is writable for `out_len`
+            // bytes, and the response is at most that long.
+            unsafe {
+                ptr::copy_nonoverlapping(response.as_ptr(), out.cast::<u8>(), response.len())
+            };
+        }
+        Ok(response.len())
+    };
+    match call() {
+        Ok(n) => n as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
 fn to_c(r: Result) -> c_int {
     match r {
         Ok(()) => 0,

@@ -34,6 +34,7 @@ EXPORT_SYMBOL_GPL(covmm_copy_from_guest);
 EXPORT_SYMBOL_GPL(covmm_copy_to_guest);
 EXPORT_SYMBOL_GPL(covmm_get_hva);
 EXPORT_SYMBOL_GPL(covmm_call_vm_pid);
+EXPORT_SYMBOL_GPL(covmm_rvmrpc_call);
 
 static int covmm_hc_replacement(struct kvm_vcpu *vcpu, int cpl,
 				int (*complete_hypercall)(struct kvm_vcpu *))

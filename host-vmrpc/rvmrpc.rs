@@ -237,8 +237,16 @@ impl RvHub {
     }
 
     /// `RvWait`: answers request `tag` of `slot` with `result`, then waits
-    /// for the next request.
-    pub(crate) fn wait(&self, vcpu: &Vcpu<'_>, slot: u64, tag: u64, result: i64) -> Result<i64> {
+    /// for the next request (unless `park` is false: the guest's CPU has
+    /// other work).
+    pub(crate) fn wait(
+        &self,
+        vcpu: &Vcpu<'_>,
+        slot: u64,
+        tag: u64,
+        result: i64,
+        park: bool,
+    ) -> Result<i64> {
         let slot = usize::try_from(slot).map_err(|_| ENOENT)?;
         if tag != 0 {
             self.answer(vcpu, slot, tag, result)?;
@@ -248,8 +256,8 @@ impl RvHub {
             if let Some(next) = self.deliver(vcpu, slot)? {
                 return Ok(next);
             }
-            if woken {
-                // Another slot took the request.
+            if woken || !park {
+                // Another slot took the request, or the guest cannot wait.
                 return Ok(abi::CALL_AGAIN);
             }
             self.set_waiter(slot, Some(ARef::from(&**kernel::current!())));

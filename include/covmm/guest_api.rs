@@ -30,4 +30,20 @@ extern "C" {
         len: usize,
     ) -> c_long;
     pub(crate) fn covmm_vmrpc_hypercall(op: u32, a0: u64, a1: u64, a2: u64, a3: u64) -> c_long;
+    pub(crate) fn covmm_rvmrpc_register_service(
+        name: *const c_char,
+        serve: ServiceFn,
+        private: *mut c_void,
+    ) -> *mut c_void;
+    pub(crate) fn covmm_rvmrpc_unregister_service(service: *mut c_void);
 }
+
+/// `covmm_service_fn`: `(private, func, in, in_len, out, out_len) -> length`.
+pub(crate) type ServiceFn = unsafe extern "C" fn(
+    private: *mut c_void,
+    func: u32,
+    input: *const c_void,
+    in_len: usize,
+    out: *mut c_void,
+    out_len: usize,
+) -> c_long;

@@ -54,4 +54,17 @@ int covmm_get_hva(struct covmm_call *call, u64 gva, bool write,
 /* The pid of the calling VM's VMM process. */
 pid_t covmm_call_vm_pid(struct covmm_call *call);
 
+/*
+ * Reverse VMRPC from host kernel code: calls function @func of guest service
+ * @service in the VM whose VMM process is @vm_pid (in the caller's pid
+ * namespace), with the @in_len bytes at @in. The response, at most @out_len
+ * bytes, goes to @out. Returns its length or a negated errno: -ESRCH (no VM
+ * of that process known to CoVMM), -ENOTCONN (no server in the guest),
+ * -ETIMEDOUT, -ESHUTDOWN (the VM or its server went), -EMSGSIZE, or the
+ * service's own error. Sleeps; process context. Kernel callers are trusted:
+ * there is no ownership check.
+ */
+long covmm_rvmrpc_call(pid_t vm_pid, const char *service, u32 func,
+		       const void *in, size_t in_len, void *out, size_t out_len);
+
 #endif /* _COVMM_HOST_H */

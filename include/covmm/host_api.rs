@@ -40,4 +40,13 @@ extern "C" {
     pub(crate) fn covmm_get_hva(call: *mut c_void, gva: u64, write: bool, hva: *mut usize)
         -> c_int;
     pub(crate) fn covmm_call_vm_pid(call: *mut c_void) -> c_int;
+    pub(crate) fn covmm_rvmrpc_call(
+        vm_pid: c_int,
+        service: *const c_char,
+        func: u32,
+        input: *const c_void,
+        in_len: usize,
+        out: *mut c_void,
+        out_len: usize,
+    ) -> c_long;
 }

@@ -18,6 +18,8 @@
 #   check_eq DESC WANT GOT         passes if the strings are equal
 #   check_match DESC ERE GOT       passes if GOT matches the extended regex
 #   kunit_results SUITE [L2NAME]   one assertion per KUnit case of SUITE
+#   rv_wait_slots PID N            wait (10 s) until VM PID's guest offers N
+#                                  Reverse VMRPC slots
 #
 # Every L2 still running when the scenario ends is stopped, and its dmesg is
 # kept for the splat scan.
@@ -262,6 +264,16 @@ l2_kill() {
 	_l2_wait_exit "$pid"
 	rm -f "$SOCKDIR/$name.pid"
 	unset "L2_PID[$name]" "SHARED_USED[$name]"
+}
+
+rv_wait_slots() {
+	local status=/proc/covmm/$1/status
+	for _ in $(seq 1 50); do
+		grep -q "^server: running, $2 slots" "$status" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	cat "$status" >&2
+	return 1
 }
 
 # KTAP from debugfs: "ok N name" / "not ok N name" for each case of SUITE.

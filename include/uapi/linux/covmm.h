@@ -38,7 +38,7 @@ enum covmm_opcode {
 	COVMM_OP_RV_INIT = 6,		/* RBX: gpa of struct covmm_rv_init;
 					 * returns the slot */
 	COVMM_OP_RV_WAIT = 7,		/* RBX: slot, RCX: tag answered (0: none),
-					 * RDX: its result; returns
+					 * RDX: its result, RSI: flags; returns
 					 * COVMM_RV_REQUEST or COVMM_CALL_AGAIN */
 	COVMM_OP_RV_FINI = 8,		/* RBX: slot */
 };
@@ -91,6 +91,7 @@ struct covmm_segment {
 #define COVMM_RV_MAX_BUF (64 * 1024)
 #define COVMM_RV_MAX_SLOTS 16
 #define COVMM_RV_REQUEST 1	/* RV_WAIT: a request is in the buffer */
+#define COVMM_RV_NO_WAIT 1	/* RV_WAIT flag (RSI): return at once if none */
 
 struct covmm_rv_init {
 	__u32 version;		/* COVMM_RV_VERSION */

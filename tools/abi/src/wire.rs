@@ -133,9 +133,10 @@ pub enum Opcode {
     RvInit = 6,
     /// Reverse VMRPC: a slot answers its last request and waits for the
     /// next. RBX: slot, RCX: tag of the request answered (0 for none), RDX:
-    /// its result (>= 0: response length; < 0: negated errno). Returns
-    /// [`RV_REQUEST`] when a request is in the slot's request buffer,
-    /// [`CALL_AGAIN`] when none came yet (call again).
+    /// its result (>= 0: response length; < 0: negated errno), RSI:
+    /// [`RV_NO_WAIT`] or 0. Returns [`RV_REQUEST`] when a request is in the
+    /// slot's request buffer, [`CALL_AGAIN`] when none came yet (call
+    /// again).
     RvWait = 7,
     /// Reverse VMRPC: the slot's thread stops. RBX: slot. Returns 0; a
     /// request it held fails with `ESHUTDOWN`.
@@ -775,6 +776,10 @@ pub const RV_MAX_BUF: u32 = 64 * 1024;
 pub const RV_MAX_SLOTS: usize = 16;
 /// [`Opcode::RvWait`]: a request waits in the slot's request buffer.
 pub const RV_REQUEST: i64 = 1;
+/// [`Opcode::RvWait`] flag (RSI): do not wait for a request; return
+/// [`CALL_AGAIN`] at once if none is queued. For a guest whose CPU has other
+/// work.
+pub const RV_NO_WAIT: u64 = 1;
 
 /// Argument of [`Opcode::RvInit`], in guest memory.
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]

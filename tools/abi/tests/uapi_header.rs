@@ -69,6 +69,7 @@ fn c_header_matches_rust_abi() {
         ("COVMM_RV_MAX_BUF", u64::from(abi::RV_MAX_BUF)),
         ("COVMM_RV_MAX_SLOTS", abi::RV_MAX_SLOTS as u64),
         ("COVMM_RV_REQUEST", abi::RV_REQUEST as u64),
+        ("COVMM_RV_NO_WAIT", abi::RV_NO_WAIT),
         ("COVMM_RV_HIST_BUCKETS", abi::RV_HIST_BUCKETS as u64),
         ("COVMM_UNIT_COUNT", u64::from(abi::entry::UNIT_COUNT)),
         ("COVMM_UNIT_BYTES", u64::from(abi::entry::UNIT_BYTES)),

@@ -98,8 +98,13 @@ enum Command {
         args: Vec<u64>,
         /// Place a bind request NAME:VERSION in guest memory; its address
         /// becomes argument --payload-arg.
-        #[arg(long, value_name = "NAME:VERSION", conflicts_with = "segments")]
+        #[arg(long, value_name = "NAME:VERSION", conflicts_with_all = ["segments", "rv_init"])]
         bind_request: Option<String>,
+        /// Place a Reverse VMRPC slot offer
+        /// REQ_GPA:REQ_LEN:RESP_GPA:RESP_LEN[:VERSION[:FLAGS]] in guest
+        /// memory; its address becomes argument --payload-arg.
+        #[arg(long, value_name = "SPEC", conflicts_with = "segments")]
+        rv_init: Option<String>,
         /// Place a PERFORM descriptor block with segments
         /// GPA:LEN[:FLAGS[:GVA]],... in guest memory (FLAGS: r, w or a
         /// number; GVA: the GPA by default); its address becomes argument
@@ -393,6 +398,33 @@ fn bind_payload(spec: &str) -> Result<Vec<u8>, Error> {
     Ok(req.as_bytes().to_vec())
 }
 
+/// Encodes an `RvInit` from `REQ_GPA:REQ_LEN:RESP_GPA:RESP_LEN[:VERSION[:FLAGS]]`
+/// (nothing is checked, so that bad offers reach the host).
+fn rv_init_payload(spec: &str) -> Result<Vec<u8>, Error> {
+    let bad = || Error::BadPayload("rv-init", spec.to_string());
+    let fields: Vec<u64> = spec
+        .split(':')
+        .map(|f| parse_number(f).map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let field = |i: usize, default: u64| fields.get(i).copied().unwrap_or(default);
+    if !(4..=6).contains(&fields.len()) {
+        return Err(bad());
+    }
+    let narrow = |v: u64| u32::try_from(v).map_err(|_| bad());
+    let init = abi::RvInit {
+        version: narrow(field(4, abi::RV_VERSION.into()))?,
+        flags: narrow(field(5, 0))?,
+        // Not guest-rvmrpc's (random) one: a valid offer would read as a
+        // restart of the guest's server, which is fine for tests of it.
+        boot_id: 1,
+        req_gpa: field(0, 0),
+        resp_gpa: field(2, 0),
+        req_len: narrow(field(1, 0))?,
+        resp_len: narrow(field(3, 0))?,
+    };
+    Ok(init.as_bytes().to_vec())
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     let res = match cli.command {
         Command::Ping { cookie, device } => ping(device, cookie)?,
@@ -444,6 +476,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             opcode,
             args,
             bind_request,
+            rv_init,
             segments,
             arg,
             arg_len,
@@ -456,10 +489,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 .ok_or(Error::OpcodeRange(opcode))?;
             let mut regs = [0u64; 4];
             regs[..args.len()].copy_from_slice(&args);
-            let payload = match (bind_request, segments) {
-                (Some(b), _) => bind_payload(&b)?,
-                (None, Some(s)) => call_payload(&s, arg, arg_len)?,
-                (None, None) => Vec::new(),
+            let payload = match (bind_request, rv_init, segments) {
+                (Some(b), _, _) => bind_payload(&b)?,
+                (None, Some(r), _) => rv_init_payload(&r)?,
+                (None, None, Some(s)) => call_payload(&s, arg, arg_len)?,
+                (None, None, None) => Vec::new(),
             };
             let dev = open(&device)?;
             let result = dev

@@ -13,16 +13,7 @@ check "guest-rvmrpc loads with 2 server threads" l2 guest insmod /covmm/guest_rv
 vm=$(l2_pid guest)
 P=/proc/covmm/$vm
 
-# until_slots N: wait up to 10 s for the guest to offer N slots.
-until_slots() {
-	for _ in $(seq 1 50); do
-		grep -q "^server: running, $1 slots" "$P/status" 2>/dev/null && return 0
-		sleep 0.2
-	done
-	cat "$P/status" >&2
-	return 1
-}
-check "the guest offers 2 slots" until_slots 2
+check "the guest offers 2 slots" rv_wait_slots "$vm" 2
 check_match "/proc/covmm/<pid> belongs to the VMM's user, mode 0500" '^dr-x------ ' "$(ls -ld "$P")"
 
 want=$(l2 guest "sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo")
@@ -62,7 +53,7 @@ chmod 600 /dev/covmm
 # the threads offer their slots again.
 check "host-vmrpc unloads under parked server threads" host_unload
 check "host-vmrpc loads again" host_load
-check "the guest's threads come back with 2 slots" until_slots 2
+check "the guest's threads come back with 2 slots" rv_wait_slots "$vm" 2
 check_match "and answer" '^hello again$' "$("$COVMM" call "$vm" echo 0 'hello again')"
 
 check "guest-rvmrpc unloads" l2 guest rmmod guest_rvmrpc

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Last scenario: kill -9 the shared guest's QEMU in the middle of a VMRPC call
-# storm, with a call parked on a slow user-space server. The mmu_notifier
-# release must remove the VM and its server, unloading afterwards must be
-# clean (the splat scan checks the kernel logs), and L1's unreclaimable slab
-# must not grow.
+# storm, with a call parked on a slow user-space server and two host clients
+# waiting for the guest's Reverse VMRPC server. The mmu_notifier release must
+# remove the VM and its server, the waiting clients must fail at once, and
+# unloading afterwards must be clean (the splat scan checks the kernel logs).
+# L1's unreclaimable slab must not grow.
 check "host-vmrpc loads" host_load
 l2_shared guest || fail "the shared L2 guest boots"
 check "guest-rvmrpc loads" l2 guest insmod /covmm/guest_rvmrpc.ko
@@ -18,8 +19,21 @@ pid=$(l2_pid guest)
 slow=$!
 sleep 0.5
 l2 guest 'covmm-guest call USER_PRINT:1 0 --text never-answered >/dev/null 2>&1 &'
+# Both Reverse VMRPC slots busy with a 30 s request, the clients willing to
+# wait a minute.
+l2 guest insmod /covmm/covmm_rvtest_guest.ko
+rv_wait_slots "$pid" 2 || fail "the guest offers its Reverse VMRPC slots"
+"$TOOLS/covmm" timeout "$pid" 60000
+"$TOOLS/covmm" call "$pid" rvtest 0 30000 >/tmp/rv-client1.out 2>&1 &
+rv1=$!
+"$TOOLS/covmm" call "$pid" rvtest 0 30000 >/tmp/rv-client2.out 2>&1 &
+rv2=$!
 sleep 3
 l2_kill guest
+for _ in $(seq 1 30); do kill -0 "$rv1" 2>/dev/null || kill -0 "$rv2" 2>/dev/null || break; sleep 0.1; done
+check_match "both waiting clients failed with ESHUTDOWN when the VM died" \
+	'endpoint shutdown.*endpoint shutdown' "$(cat /tmp/rv-client1.out /tmp/rv-client2.out | tr '\n' ' ')"
+kill -9 "$rv1" "$rv2" 2>/dev/null
 sleep 1
 check_match "the host forgot the VM when its QEMU was killed" "VM of VMM pid $pid left" "$(dmesg)"
 for _ in $(seq 1 100); do kill -0 "$slow" 2>/dev/null || break; sleep 0.1; done
