@@ -21,6 +21,7 @@ use kernel::sync::{
 };
 
 use crate::abi::{self, Opcode};
+use crate::guest_api::{CovmmBuf, ServiceFn as CServiceFn};
 use crate::rvserver::{RvServer, Service};
 use crate::vmrpc::{self, Buf, Handle};
 
@@ -272,14 +273,6 @@ impl Drop for KThread {
 
 // The exported C API (include/covmm/guest.h).
 
-/// `struct covmm_buf`.
-#[repr(C)]
-struct CovmmBuf {
-    addr: *mut c_void,
-    len: usize,
-    writable: bool,
-}
-
 fn to_c(r: Result<i64>) -> c_long {
     match r {
         Ok(v) => v as c_long,
@@ -396,16 +389,6 @@ unsafe extern "C" fn covmm_vmrpc_perform_kernel(
     // SAFETY: one descriptor, valid per the contract.
     unsafe { covmm_vmrpc_perform(handle, func, &buf, 1) }
 }
-
-/// `covmm_service_fn`.
-type CServiceFn = unsafe extern "C" fn(
-    private: *mut c_void,
-    func: u32,
-    input: *const c_void,
-    in_len: usize,
-    out: *mut c_void,
-    out_len: usize,
-) -> c_long;
 
 /// A service registered from C.
 ///

@@ -42,6 +42,9 @@ use zerocopy::IntoBytes;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tools/abi/src/wire.rs"]
 mod abi;
+#[allow(dead_code)]
+#[path = "../include/covmm/guest_api.rs"]
+mod guest_api;
 mod hypercall;
 mod rvserver;
 mod vmrpc;

@@ -2,7 +2,8 @@
 
 //! `include/covmm/guest.h` as Rust declarations, for Rust guest modules built
 //! outside guest-rvmrpc (the samples, the testbed's modules). Include it with
-//! `#[path = ".../include/covmm/guest_api.rs"] mod api;`.
+//! `#[path = ".../include/covmm/guest_api.rs"] mod api;`. guest-rvmrpc itself
+//! takes its types from here, so both sides agree on them.
 
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_void};
 
