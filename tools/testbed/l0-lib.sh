@@ -75,18 +75,24 @@ prepare_run_dir() {
 	rm -rf "$run"
 	mkdir -p "$run"
 
-	# L1: busybox, plus Debian's 9p and KVM modules on the stock kernel.
+	# L1: busybox, plus Debian's 9p, KVM and vhost-vsock modules on the stock
+	# kernel (the debug kernel has them built in).
 	local l1=$run/.l1-root
 	new_initramfs_dir "$l1" "$TESTBED/l1-init"
 	if [ "$flavor" = stock ]; then
-		add_debian_modules "$tree/modroot" "$release" "$l1" 9pnet_virtio 9p kvm_amd
+		add_debian_modules "$tree/modroot" "$release" "$l1" 9pnet_virtio 9p kvm_amd vhost_vsock
 	fi
 	pack_initramfs "$l1" "$run/l1.cpio.gz"
 	rm -rf "$l1"
 
-	# L2: busybox, the agent, the guest tool and CoVMM's guest modules.
+	# L2: busybox, the agent, the guest tool and CoVMM's guest modules, and
+	# on the stock kernel Debian's virtio-vsock modules, which `make bench`
+	# loads (listed in /etc/covmm-modules) for its vsock anchor.
 	local l2=$run/.l2-root
 	new_initramfs_dir "$l2" "$TESTBED/l2-init"
+	if [ "$flavor" = stock ]; then
+		add_debian_modules "$tree/modroot" "$release" "$l2" vmw_vsock_virtio_transport
+	fi
 	cp "$tools/covmm-tb" "$tools/covmm-guest" "$l2/bin/"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \
 		"$COVMM_ROOT/build/$flavor/guest-hlfs/guest_hlfs.ko" \

@@ -14,6 +14,7 @@ mod client;
 mod frame;
 mod probe;
 mod tsc;
+mod vsock;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,6 +50,26 @@ enum Command {
     },
     /// Print this machine's TSC rate in kHz (for the L1 kernel's tsc_early_khz).
     TscKhz,
+    /// In a guest: answer meminfo queries over virtio-vsock (the benchmark's
+    /// anchor for Reverse VMRPC).
+    VsockServe {
+        /// vsock port.
+        #[arg(long, default_value_t = 5000)]
+        port: u32,
+    },
+    /// In L1: time meminfo queries to a guest's `vsock-serve`; prints
+    /// p50_us and p99_us.
+    VsockBench {
+        /// The guest's CID.
+        #[arg(long)]
+        cid: u32,
+        /// vsock port.
+        #[arg(long, default_value_t = 5000)]
+        port: u32,
+        /// Queries.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
     /// In L1: register server PROBE v1 on /dev/covmm for a VM, hand the
     /// device bad requests around one guest call, print their errnos as JSON.
     UserServerProbe {
@@ -114,6 +135,24 @@ fn main() {
             }
             Err(e) => {
                 eprintln!("covmm-tb user-server-probe: {e}");
+                1
+            }
+        },
+        Command::VsockServe { port } => match vsock::serve(port) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("covmm-tb vsock-serve: {e}");
+                1
+            }
+        },
+        Command::VsockBench { cid, port, count } => match vsock::bench(cid, port, count) {
+            Ok(lat) => {
+                let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+                println!("p50_us={:.1} p99_us={:.1}", pct(0.5), pct(0.99));
+                0
+            }
+            Err(e) => {
+                eprintln!("covmm-tb vsock-bench: {e}");
                 1
             }
         },
