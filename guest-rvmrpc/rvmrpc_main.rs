@@ -6,7 +6,7 @@
 //! guest kernel, offers the VMRPC client (`vmrpc.rs`: bind, perform, unbind)
 //! and `/dev/covmm-guest` to guest user space, and runs the Reverse VMRPC
 //! server threads through which the host calls guest services
-//! (`rvserver.rs`; `servers` threads, 2 by default).
+//! (`rvserver.rs`; `servers` threads, 2 by default, 0 for none).
 //!
 //! The device is root-only (mode 0600, the misc default); an administrator
 //! who wants other users to call host servers changes the node's owner or
@@ -62,7 +62,7 @@ module! {
     params: {
         servers: u32 {
             default: 2,
-            description: "Reverse VMRPC server threads (requests served at once), 1 to 16",
+            description: "Reverse VMRPC server threads (requests served at once), 0 (none) to 16",
         },
     },
 }
@@ -79,7 +79,7 @@ impl ReverseVmrpc {
         hypercall::publish(&server);
         let count = module_parameters::servers
             .value()
-            .clamp(1, abi::RV_MAX_SLOTS as u32);
+            .min(abi::RV_MAX_SLOTS as u32);
         let threads = server
             .start(count as usize)
             .inspect_err(|_| hypercall::unpublish())?;

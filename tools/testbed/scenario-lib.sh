@@ -20,6 +20,8 @@
 #   kunit_results SUITE [L2NAME]   one assertion per KUnit case of SUITE
 #   rv_wait_slots PID N            wait (10 s) until VM PID's guest offers N
 #                                  Reverse VMRPC slots
+#   as_nobody CMD...               run CMD in L1 as uid/gid 65534, with its
+#                                  stderr in its output
 #
 # Every L2 still running when the scenario ends is stopped, and its dmesg is
 # kept for the splat scan.
@@ -265,6 +267,8 @@ l2_kill() {
 	rm -f "$SOCKDIR/$name.pid"
 	unset "L2_PID[$name]" "SHARED_USED[$name]"
 }
+
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>&1; }
 
 rv_wait_slots() {
 	local status=/proc/covmm/$1/status

@@ -62,7 +62,7 @@ check_match "a second server of the same name for the VM gets EEXIST" 'File exis
 	"$("$SERVER" --vm-pid "$vm" 2>&1)"
 chmod 666 /dev/covmm
 check_match "a user who does not own the VM gets EACCES" 'Permission denied' \
-	"$(setpriv --reuid=65534 --regid=65534 --clear-groups "$SERVER" --vm-pid "$vm" 2>&1)"
+	"$(as_nobody "$SERVER" --vm-pid "$vm")"
 chmod 600 /dev/covmm
 check_match "no such VMM process: ESRCH" 'No such process' "$("$SERVER" --vm-pid 1073741800 2>&1)"
 # The server exits while the guest calls it in a loop on one binding.

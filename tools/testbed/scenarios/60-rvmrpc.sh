@@ -43,10 +43,9 @@ check_match "4 clients at once, 800 calls" '"clients":4,"calls":800' "$bench"
 check_match "status counts the calls" '^calls: [0-9]{3,}$' "$(grep '^calls' "$P/status")"
 
 chmod 666 /dev/covmm
-nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>&1; }
-check_match "another user cannot read /proc/covmm/<pid>" 'Permission denied' "$(nobody cat "$P/meminfo")"
-check_match "another user's covmm list is empty" '^\[\]$' "$(nobody "$COVMM" list --json)"
-check_match "another user's covmm meminfo is refused" 'permission denied' "$(nobody "$COVMM" meminfo "$vm")"
+check_match "another user cannot read /proc/covmm/<pid>" 'Permission denied' "$(as_nobody cat "$P/meminfo")"
+check_match "another user's covmm list is empty" '^\[\]$' "$(as_nobody "$COVMM" list --json)"
+check_match "another user's covmm meminfo is refused" 'permission denied' "$(as_nobody "$COVMM" meminfo "$vm")"
 chmod 600 /dev/covmm
 
 # host-vmrpc unloads while both server threads are parked, and on reload
