@@ -33,6 +33,8 @@ use kernel::{
 };
 use zerocopy::{FromBytes, IntoBytes};
 
+use kernel::time::{delay::fsleep, Delta};
+
 use crate::abi::{self, entry, service, Opcode, RvInit, RvRequest};
 use crate::hypercall::{
     cond_resched, cpu_uncontended, guest_phys, msleep, random_u64, read_file, should_stop,
@@ -43,6 +45,9 @@ use crate::hypercall::{
 const REQ_LEN: usize = 16 * 1024;
 /// Response buffer of a slot.
 const RESP_LEN: usize = abi::RV_MAX_BUF as usize;
+/// Sleeps between looks for a request while the CPU has other work.
+const MIN_BACKOFF_US: i64 = 100;
+const MAX_BACKOFF_US: i64 = 4000;
 /// Largest /proc text a service reads.
 const PROC_TEXT: usize = 64 * 1024;
 
@@ -254,10 +259,15 @@ impl RvServer {
     /// So only one thread at a time waits there (the others sleep in the
     /// guest until it takes a request), and it waits only while nothing else
     /// wants its CPU, as KVM's halt polling stops when other tasks want to
-    /// run: otherwise it only looks for a request (`RV_NO_WAIT`) once a
-    /// millisecond. Answers go back at once, without waiting.
+    /// run: otherwise it only looks for a request (`RV_NO_WAIT`), sleeping
+    /// 100 us to 4 ms between looks. Answers go back at once, without
+    /// waiting.
     fn serve_requests(&self, slot: u64, req: &mut [u8], resp: &mut [u8]) {
         let (mut tag, mut result) = (0u64, 0i64);
+        // The sleep between looks while the CPU is contended: short at first
+        // (the contender is often a sibling thread about to block), longer
+        // while a busy guest keeps it.
+        let mut backoff_us = MIN_BACKOFF_US;
         loop {
             let r = if tag != 0 {
                 self.hv
@@ -271,7 +281,10 @@ impl RvServer {
                 let flags = if contended { abi::RV_NO_WAIT } else { 0 };
                 let r = self.hv.call(Opcode::RvWait, [slot, 0, 0, flags]);
                 if r == abi::CALL_AGAIN && contended {
-                    msleep(1);
+                    fsleep(Delta::from_micros(backoff_us));
+                    backoff_us = (backoff_us * 2).min(MAX_BACKOFF_US);
+                } else {
+                    backoff_us = MIN_BACKOFF_US;
                 }
                 r
             };

@@ -49,7 +49,9 @@ are far from real hardware; the ratios are what the targets are about.
 
 How (Reverse VMRPC): \`covmm bench <pid> --service meminfo\` in L1 times each
 \`/dev/covmm\` call, which the guest kernel answers from its /proc/meminfo as
-typed records (4 server threads in a 2-vCPU guest). The anchor is
+typed records (2 server threads in a one-vCPU guest, so four clients can
+only queue behind one CPU: two-vCPU L2s with server threads triple-faulted
+L1 under the emulated platform). The anchor is
 \`covmm-tb vsock-serve\` in the same guest, a user-space agent that answers
 each one-byte query on one long-lived virtio-vsock connection with the
 guest's /proc/meminfo, timed by \`covmm-tb vsock-bench\` in L1.
