@@ -12,6 +12,7 @@
 #   make demo            boot the nested testbed and show CoVMM at work
 #   make check           run every test: cargo, KUnit, testbed scenarios
 #   make bench           measure VMRPC against its anchors -> Documentation/bench.md
+#   make soak            park a Reverse VMRPC server under guest load (SOAK_SECONDS=600)
 #   make CLIPPY=1        build the modules with clippy
 #
 # Kernel builds are cached under $(COVMM_CACHE), keyed by version and config.
@@ -24,7 +25,7 @@ DEBUG ?= 0
 FLAVOR := $(if $(filter 1 y yes,$(DEBUG)),debug,stock)
 KBUILD_ARGS := $(if $(CLIPPY),CLIPPY=$(CLIPPY)) $(if $(V),V=$(V)) $(if $(LLVM),LLVM=$(LLVM))
 
-.PHONY: all modules deps kernel tools demo check bench fmt clippy clean help
+.PHONY: all modules deps kernel tools demo check bench soak fmt clippy clean help
 
 all: modules
 
@@ -52,6 +53,9 @@ check: deps
 
 bench: deps
 	tools/testbed/bench.sh
+
+soak: deps
+	tools/testbed/soak.sh
 
 fmt:
 	cd tools && cargo fmt --all

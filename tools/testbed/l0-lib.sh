@@ -111,6 +111,7 @@ prepare_run_dir() {
 		TOOLS=$tools
 		SCENARIOS="$*"
 		SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-$([ "$flavor" = debug ] && echo 600 || echo 300)}
+		SOAK_SECONDS=${SOAK_SECONDS:-600}
 	EOF
 	cp "$TESTBED/l1-runner.sh" "$run/l1-runner.sh"
 }
