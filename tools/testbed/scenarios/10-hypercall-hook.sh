@@ -7,7 +7,7 @@ check "host-vmrpc loads and hooks KVM" host_load
 check_match "host-vmrpc announces its hook" 'hooked KVM hypercalls 0x434f0000\.\.0x434f00ff' "$(dmesg | grep host_vmrpc)"
 l2_shared guest || fail "the shared L2 guest boots"
 
-check "guest-rvmrpc loads in L2" l2 guest insmod /covmm/guest_rvmrpc.ko
+check "guest-rvmrpc loads in L2" l2 guest insmod /covmm/guest_rvmrpc.ko servers=0
 [ "$FLAVOR" = debug ] && kunit_results covmm_guest_ping guest
 abi=$(sed -n 's/^#define COVMM_ABI_\(MAJOR\|MINOR\) //p' "$REPO/include/uapi/linux/covmm.h" | paste -sd.)
 check_match "guest-rvmrpc sees the host's ABI ($abi)" "host-vmrpc ABI ${abi//./\\.}([^0-9]|$)" "$(l2 guest dmesg)"
