@@ -5,16 +5,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use covmm_abi::{self as abi, FromBytes, IntoBytes};
+use covmm_abi as abi;
 
-use crate::server::DEVICE;
-
-extern "C" {
-    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
-}
+use crate::server::{ioctl_struct, DEVICE};
 
 /// Why a request failed, worded for the person who made it.
 #[derive(Debug, thiserror::Error)]
@@ -78,18 +73,6 @@ impl Error {
 /// An open `/dev/covmm`.
 pub struct Host {
     file: File,
-}
-
-fn ioctl_struct<T: IntoBytes + FromBytes>(file: &File, cmd: u32, arg: &mut T) -> io::Result<()> {
-    let bytes = arg.as_mut_bytes();
-    // SAFETY: each `T` passed here is the struct `cmd` encodes (both from
-    // the ABI crate), and `bytes` is live and writable for the call; any
-    // pointers inside `T` name live buffers of the stated lengths.
-    let rc = unsafe { ioctl(file.as_raw_fd(), cmd as _, bytes.as_mut_ptr()) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 impl Host {

@@ -101,11 +101,17 @@ impl From<Error> for Errno {
     }
 }
 
-/// Runs ioctl `cmd` on `file` with `arg` as its argument struct.
-fn ioctl_struct<T: IntoBytes + FromBytes>(file: &File, cmd: u32, arg: &mut T) -> io::Result<()> {
+/// Runs ioctl `cmd` of `/dev/covmm` on `file` with `arg` as its argument
+/// struct (also used by [`crate::host`]).
+pub(crate) fn ioctl_struct<T: IntoBytes + FromBytes>(
+    file: &File,
+    cmd: u32,
+    arg: &mut T,
+) -> io::Result<()> {
     let bytes = arg.as_mut_bytes();
     // SAFETY: each `T` passed here is the struct `cmd` encodes (both come
-    // from the ABI crate), and `bytes` is live and writable for the call.
+    // from the ABI crate), and `bytes` is live and writable for the call;
+    // any pointers inside `T` name live buffers of the stated lengths.
     let rc = unsafe { ioctl(file.as_raw_fd(), cmd as _, bytes.as_mut_ptr()) };
     if rc < 0 {
         return Err(io::Error::last_os_error());
