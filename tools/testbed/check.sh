@@ -27,6 +27,8 @@ if ! grep -q '^test result' "$cargo_log"; then
 	failed=$((failed + 1))
 fi
 
+report=$COVMM_ROOT/build/failure-report.txt
+: >"$report"
 for flavor in ${COVMM_CHECK_FLAVORS:-debug stock}; do
 	summary=$COVMM_ROOT/build/testbed/$flavor/summary
 	rm -f "$summary"
@@ -37,10 +39,12 @@ for flavor in ${COVMM_CHECK_FLAVORS:-debug stock}; do
 		echo "FAIL [$flavor] the testbed did not produce a summary"
 		p=0 f=1
 	fi
-	[ "$f" -eq 0 ] || report_failures "$COVMM_ROOT/build/testbed/$flavor"
+	# Kept for the end, where a CI log that shows only its last lines has them.
+	[ "$f" -eq 0 ] || report_failures "$COVMM_ROOT/build/testbed/$flavor" >>"$report"
 	passed=$((passed + p))
 	failed=$((failed + f))
 done
 
+cat "$report"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -181,17 +181,23 @@ summarize_run() {
 }
 
 # After a failing run: what CI logs need to tell why, without the run
-# directory. Prints the time each scenario took, the end of the L1 console,
-# and the end of the log of each scenario that failed.
+# directory. Prints every FAIL line, the time each scenario took, the end of
+# the L1 console, and for each scenario that failed the part of its log from
+# a little before its first failure (where a dead guest's console is quoted).
 report_failures() {
-	local run=$1 s
+	local run=$1 s log first
+	echo "---- $run: what failed"
+	grep '^FAIL' "$run/results" || true
 	echo "---- $run: scenario times"
 	grep '^TIME' "$run/results" || true
 	echo "---- $run/l1-console.log (last 25 lines)"
 	tail -n 25 "$run/l1-console.log" 2>/dev/null || true
 	for s in $(sed -n 's/^FAIL \([^:]*\):.*/\1/p' "$run/results" | sort -u); do
-		[ -f "$run/log/$s.log" ] || continue
-		echo "---- $run/log/$s.log (last 25 lines)"
-		tail -n 25 "$run/log/$s.log"
+		log=$run/log/$s.log
+		[ -f "$log" ] || continue
+		first=$(grep -n -m1 '^FAIL' "$log" | cut -d: -f1)
+		first=$((${first:-1} > 10 ? ${first:-1} - 10 : 1))
+		echo "---- $log (from line $first, at most 80 lines)"
+		sed -n "$first,$((first + 79))p" "$log"
 	done
 }

@@ -112,7 +112,7 @@ _l2_boot() {
 	shift 2
 	local sock=$SOCKDIR/$name.sock pidfile=$SOCKDIR/$name.pid
 	local status=$SOCKDIR/$name.exit
-	rm -f "$sock" "$pidfile" "$status" "$SOCKDIR/$name.hung"
+	rm -f "$sock" "$pidfile" "$status" "$SOCKDIR/$name.hung" "$SOCKDIR/$name.death"
 	echo "$tag" >"$SOCKDIR/$name.tag"
 	# A guest booted again under the same name keeps the old logs.
 	local f
@@ -213,12 +213,35 @@ l2() {
 	if [ $rc -eq 125 ]; then
 		if [ "$(l2_exit_status "$name")" != running ]; then
 			echo "l2: guest $name is gone: its QEMU exited with status $(l2_exit_status "$name")" >&2
+			_l2_report_death "$name"
 		else
 			touch "$SOCKDIR/$name.hung"
 			fail "guest $name stopped answering (its QEMU still runs)"
 		fi
 	fi
 	return $rc
+}
+
+# The first time a guest is found dead, records why as far as its logs tell:
+# a "FAIL" line (an L2 dying on its own is a failure of the scenario), the end
+# of its console (an oops with panic=-1 resets it, and -no-reboot ends QEMU
+# with status 0) and the last state QEMU logged at a CPU reset (a triple
+# fault leaves no trace in the guest's console).
+_l2_report_death() {
+	local name=$1 tag
+	[ ! -f "$SOCKDIR/$name.death" ] || return 0
+	touch "$SOCKDIR/$name.death"
+	tag=$(cat "$SOCKDIR/$name.tag")
+	fail "guest $name died on its own (QEMU status $(l2_exit_status "$name"))"
+	{
+		echo "---- end of $RUN/l2-$tag-$name-console.log"
+		tail -n 40 "$RUN/l2-$tag-$name-console.log" 2>/dev/null
+		echo "---- $RUN/log/$tag-$name-qemu-debug.log: $(grep -c 'CPU Reset' \
+			"$RUN/log/$tag-$name-qemu-debug.log" 2>/dev/null) CPU resets, the last:"
+		awk '/CPU Reset/ { n = 0; last = "" } { if (n++ < 3) last = last $0 "\n" } END { printf "%s", last }' \
+			"$RUN/log/$tag-$name-qemu-debug.log" 2>/dev/null
+		echo "----"
+	} >&2
 }
 
 l2_pid() { cat "$SOCKDIR/$1.pid"; }
@@ -252,6 +275,7 @@ l2_stop() {
 		"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout 5 -- poweroff -f >/dev/null 2>&1
 		_l2_wait_exit "$pid"
 	fi
+	touch "$SOCKDIR/$name.death" # ended on purpose, not a finding
 	rm -f "$SOCKDIR/$name.pid"
 	unset "L2_PID[$name]" "SHARED_USED[$name]"
 }
@@ -264,6 +288,7 @@ l2_kill() {
 	l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null
 	kill -9 "$pid"
 	_l2_wait_exit "$pid"
+	touch "$SOCKDIR/$name.death" # ended on purpose, not a finding
 	rm -f "$SOCKDIR/$name.pid"
 	unset "L2_PID[$name]" "SHARED_USED[$name]"
 }
