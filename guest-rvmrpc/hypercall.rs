@@ -422,11 +422,7 @@ impl ForeignService {
                 out.len(),
             )
         } as i64;
-        match r {
-            r if r >= 0 => Ok(r),
-            r if r >= -4095 => Err(Error::from_errno(r as c_int)),
-            _ => Err(EIO),
-        }
+        abi::decode_result(r, Error::from_errno, EIO)
     }
 }
 

@@ -42,10 +42,8 @@ impl Buf<'_> {
 /// as `ENODEV`; anything negative that is no errno reads as `EIO`.
 fn result(rax: i64) -> Result<i64> {
     match rax {
-        r if r >= 0 => Ok(r),
         r if r == -abi::KVM_ENOSYS => Err(ENODEV),
-        r if r >= -4095 => Err(Error::from_errno(r as i32)),
-        _ => Err(EIO),
+        r => abi::decode_result(r, Error::from_errno, EIO),
     }
 }
 

@@ -1033,11 +1033,7 @@ impl ForeignDispatch {
         // points to `ctx`, which outlives the call, and the C side may use it
         // only until it returns (host.h).
         let r = unsafe { (self.func)(call, self.private, func, arg, len) } as i64;
-        match r {
-            r if r >= 0 => Ok(r),
-            r if r >= -i64::from(bindings::MAX_ERRNO) => Err(Error::from_errno(r as c_int)),
-            _ => Err(EIO),
-        }
+        abi::decode_result(r, Error::from_errno, EIO)
     }
 }
 

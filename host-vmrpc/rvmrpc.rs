@@ -123,6 +123,16 @@ struct Hub {
     stats: Stats,
 }
 
+impl Hub {
+    /// The live slot numbered `slot` (`ENOENT` if the guest offered none).
+    fn slot_mut(&mut self, slot: usize) -> Result<&mut Slot> {
+        self.slots
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(ENOENT)
+    }
+}
+
 /// The Reverse VMRPC state of one VM.
 #[pin_data]
 pub(crate) struct RvHub {
@@ -141,13 +151,6 @@ pub(crate) struct Status {
     pub(crate) queued: usize,
     pub(crate) timeout_ms: u32,
     pub(crate) stats: Stats,
-}
-
-fn errno_of(result: i64) -> Error {
-    match result {
-        -4095..=-1 => Error::from_errno(result as i32),
-        _ => EIO,
-    }
 }
 
 impl RvHub {
@@ -272,9 +275,9 @@ impl RvHub {
     }
 
     fn set_waiter(&self, slot: usize, task: Option<ARef<Task>>) {
-        let old = match self.hub.lock().slots.get_mut(slot) {
-            Some(Some(s)) => core::mem::replace(&mut s.waiter, task),
-            _ => task,
+        let old = match self.hub.lock().slot_mut(slot) {
+            Ok(s) => core::mem::replace(&mut s.waiter, task),
+            Err(_) => task,
         };
         drop(old);
     }
@@ -283,11 +286,7 @@ impl RvHub {
     fn answer(&self, vcpu: &Vcpu<'_>, slot: usize, tag: u64, result: i64) -> Result {
         let (call, resp_gpa, resp_len) = {
             let mut hub = self.hub.lock();
-            let s = hub
-                .slots
-                .get_mut(slot)
-                .and_then(Option::as_mut)
-                .ok_or(ENOENT)?;
+            let s = hub.slot_mut(slot)?;
             match &s.busy {
                 Some(call) if call.head.tag == tag => {}
                 // A stale or made-up tag: nothing to answer.
@@ -296,14 +295,16 @@ impl RvHub {
             let (gpa, len) = (s.init.resp_gpa, s.init.resp_len);
             (s.busy.take().ok_or(ENOENT)?, gpa, len)
         };
-        let outcome = match usize::try_from(result) {
-            Err(_) => Err(errno_of(result)),
+        let outcome = abi::decode_result(result, Error::from_errno, EIO).and_then(|n| {
             // A length beyond the guest's own buffer, or the client's.
-            Ok(n) if n > resp_len as usize || n > call.max_resp => Err(EMSGSIZE),
-            Ok(n) => KVVec::from_elem(0u8, n, GFP_KERNEL)
-                .map_err(Error::from)
-                .and_then(|mut buf| vcpu.memory().read(resp_gpa, &mut buf).map(|()| buf)),
-        };
+            let n = usize::try_from(n).map_err(|_| EMSGSIZE)?;
+            if n > resp_len as usize || n > call.max_resp {
+                return Err(EMSGSIZE);
+            }
+            let mut buf = KVVec::from_elem(0u8, n, GFP_KERNEL)?;
+            vcpu.memory().read(resp_gpa, &mut buf)?;
+            Ok(buf)
+        });
         call.complete(outcome);
         Ok(())
     }
@@ -316,10 +317,7 @@ impl RvHub {
             if hub.closed {
                 return Err(ESHUTDOWN);
             }
-            let req_len = match hub.slots.get(slot) {
-                Some(Some(s)) => s.init.req_len as usize,
-                _ => return Err(ENOENT),
-            };
+            let req_len = hub.slot_mut(slot)?.init.req_len as usize;
             // The first request that fits this slot; others wait for a
             // bigger one.
             let Some(i) = hub
@@ -339,7 +337,7 @@ impl RvHub {
             }
             *state = State::Delivered;
             drop(state);
-            let s = hub.slots[slot].as_mut().ok_or(ENOENT)?;
+            let s = hub.slot_mut(slot)?;
             s.busy = Some(call.clone());
             (call, s.init.req_gpa)
         };

@@ -115,10 +115,7 @@ impl UserCall {
 
     /// The outcome of a call that is over.
     pub(crate) fn result(&self) -> Result<i64> {
-        match self.result.load(Relaxed) {
-            r if r >= 0 => Ok(r),
-            r => Err(Error::from_errno(r as i32)),
-        }
+        abi::decode_result(self.result.load(Relaxed), Error::from_errno, EIO)
     }
 
     /// Makes `task` the one to wake when the call ends (`None`: nobody).

@@ -518,9 +518,25 @@ pub const HOST_IOC_RV_SET_TIMEOUT: u32 = iow::<HostRvTimeout>(HOST_IOC_MAGIC, 0x
 /// Reads a VM's Reverse VMRPC counters. See [`HostRvStats`].
 pub const HOST_IOC_RV_STATS: u32 = iowr::<HostRvStats>(HOST_IOC_MAGIC, 0x13);
 
+/// The largest errno a call's result may carry, as the kernel's `MAX_ERRNO`:
+/// a result is a value (`>= 0`) or a negated errno (`-MAX_ERRNO..=-1`).
+pub const MAX_ERRNO: i64 = 4095;
+
 /// Whether `result` may be given to a guest as a call's result.
 pub const fn valid_result(result: i64) -> bool {
-    result >= -4095
+    result >= -MAX_ERRNO
+}
+
+/// Splits a call's result: a value, or the error `errno` builds from the
+/// negated errno (as the kernel's `Error::from_errno` takes it). A result
+/// below `-MAX_ERRNO` carries no errno and gives `invalid`.
+pub fn decode_result<E>(result: i64, errno: impl FnOnce(i32) -> E, invalid: E) -> Result<i64, E> {
+    match result {
+        0.. => Ok(result),
+        // The range check makes the cast lossless.
+        r if valid_result(r) => Err(errno(r as i32)),
+        _ => Err(invalid),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1300,6 +1316,14 @@ mod tests {
         assert_eq!(Opcode::from_raw(9), None);
         assert!(!valid_result(CALL_AGAIN));
         assert!(valid_result(-4095) && valid_result(0) && !valid_result(-4096));
+        let decode = |r| decode_result(r, |e| e, 0);
+        assert_eq!(decode(7), Ok(7));
+        assert_eq!(decode(i64::MAX), Ok(i64::MAX));
+        assert_eq!(decode(-22), Err(-22));
+        assert_eq!(decode(-4095), Err(-4095));
+        assert_eq!(decode(-4096), Err(0));
+        assert_eq!(decode(CALL_AGAIN), Err(0));
+        assert_eq!(decode(i64::MIN), Err(0));
     }
 
     #[test]

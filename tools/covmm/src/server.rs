@@ -302,7 +302,7 @@ impl Call<'_> {
 }
 
 /// The guest's RAX for a handler's result: a value above `i64::MAX` is
-/// `EINVAL`, and an errno outside 1..=4095 is `EIO`, so the kernel never
+/// `EINVAL`, and an errno outside 1..=[`abi::MAX_ERRNO`] is `EIO`, so the kernel never
 /// refuses a reply.
 fn encode_result(result: Result<u64, Errno>) -> i64 {
     let errno = match result {
@@ -310,7 +310,7 @@ fn encode_result(result: Result<u64, Errno>) -> i64 {
             Ok(n) => return n,
             Err(_) => Errno::EINVAL,
         },
-        Err(e) if (1..=4095).contains(&e.0) => e,
+        Err(e) if (1..=abi::MAX_ERRNO).contains(&i64::from(e.0)) => e,
         Err(_) => Errno::EIO,
     };
     -i64::from(errno.0)
