@@ -41,6 +41,7 @@ host_pkgs=(
 	build-essential flex bison bc libelf-dev libssl-dev dwarves python3 rsync
 	libclang-19-dev clang-19 lld-19 llvm-19
 	socat procps util-linux ca-certificates
+	qemu-guest-agent # copied into the bench's L2 for its slowest anchor
 )
 missing=()
 for p in "${host_pkgs[@]}"; do

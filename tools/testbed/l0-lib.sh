@@ -44,6 +44,18 @@ add_debian_modules() {
 	done
 }
 
+# Copies BINARY and the shared libraries it loads (with the dynamic loader)
+# from L0 into an initramfs, under the same paths.
+add_dynamic_binary() {
+	local dest=$1 bin=$2 lib
+	mkdir -p "$dest$(dirname "$bin")"
+	cp "$bin" "$dest$bin"
+	for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+		mkdir -p "$dest$(dirname "$lib")"
+		cp -L "$lib" "$dest$lib"
+	done
+}
+
 # Packs a directory as a gzip'd newc cpio.
 pack_initramfs() {
 	(cd "$1" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) >"$2"
@@ -86,12 +98,14 @@ prepare_run_dir() {
 	rm -rf "$l1"
 
 	# L2: busybox, the agent, the guest tool and CoVMM's guest modules, and
-	# on the stock kernel Debian's virtio-vsock modules, which `make bench`
-	# loads (listed in /etc/covmm-modules) for its vsock anchor.
+	# on the stock kernel the anchors of `make bench`: Debian's virtio-vsock
+	# modules (listed in /etc/covmm-modules, which it loads) and L0's
+	# qemu-guest-agent.
 	local l2=$run/.l2-root
 	new_initramfs_dir "$l2" "$TESTBED/l2-init"
 	if [ "$flavor" = stock ]; then
 		add_debian_modules "$tree/modroot" "$release" "$l2" vmw_vsock_virtio_transport
+		add_dynamic_binary "$l2" /usr/sbin/qemu-ga
 	fi
 	cp "$tools/covmm-tb" "$tools/covmm-guest" "$l2/bin/"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \

@@ -13,6 +13,7 @@ mod agent;
 mod client;
 mod frame;
 mod probe;
+mod qga;
 mod tsc;
 mod vsock;
 
@@ -68,6 +69,15 @@ enum Command {
         port: u32,
         /// Queries.
         #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
+    /// In L1: time meminfo queries through a guest's qemu-guest-agent
+    /// (`guest-exec` of `cat /proc/meminfo`); prints p50_us and p99_us.
+    QgaBench {
+        /// QEMU's unix socket for the guest's `org.qemu.guest_agent.0` port.
+        sock: PathBuf,
+        /// Queries.
+        #[arg(long, default_value_t = 100)]
         count: usize,
     },
     /// In L1: register server PROBE v1 on /dev/covmm for a VM, hand the
@@ -145,17 +155,10 @@ fn main() {
                 1
             }
         },
-        Command::VsockBench { cid, port, count } => match vsock::bench(cid, port, count) {
-            Ok(lat) => {
-                let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-                println!("p50_us={:.1} p99_us={:.1}", pct(0.5), pct(0.99));
-                0
-            }
-            Err(e) => {
-                eprintln!("covmm-tb vsock-bench: {e}");
-                1
-            }
-        },
+        Command::VsockBench { cid, port, count } => {
+            print_latencies("vsock-bench", vsock::bench(cid, port, count))
+        }
+        Command::QgaBench { sock, count } => print_latencies("qga-bench", qga::bench(&sock, count)),
         Command::TscKhz => {
             println!("{}", tsc::khz());
             0
@@ -171,4 +174,24 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Prints the p50 and p99 of sorted latencies in microseconds, or the error;
+/// returns the exit status.
+fn print_latencies<E: std::fmt::Display>(what: &str, lat: Result<Vec<f64>, E>) -> i32 {
+    match lat {
+        Ok(lat) if !lat.is_empty() => {
+            let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+            println!("p50_us={:.1} p99_us={:.1}", pct(0.5), pct(0.99));
+            0
+        }
+        Ok(_) => {
+            eprintln!("covmm-tb {what}: no queries made");
+            1
+        }
+        Err(e) => {
+            eprintln!("covmm-tb {what}: {e}");
+            1
+        }
+    }
 }
