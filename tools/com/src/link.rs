@@ -1,0 +1,1055 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The reliable link: each direction is a byte stream, cut into frames,
+//! acknowledged cumulatively, with a receive window and retransmissions that
+//! are cut smaller when the line loses frames.
+//!
+//! Messages of the layer above are written to the stream with a 4-byte
+//! length in front and read back whole ([`Link::send`], [`Link::recv`]).
+//! Frames carry the stream offset of their first byte (`seq`), and every
+//! frame carries `ack`, the next offset its sender expects, and `window`,
+//! how many bytes past `ack` it can take. Because offsets count bytes, not
+//! frames, a retransmission may cut the same bytes into smaller frames, the
+//! way TCP re-segments. That is what keeps a noisy line moving: a 4 KiB
+//! frame on a line that corrupts one byte in a thousand almost never arrives
+//! whole, and sending it again unchanged would never get through.
+//!
+//! - A sender keeps at most a [`Window`] of bytes in flight, so on a slow line
+//!   it never waits a round trip per chunk (the papers' com-dd did, at
+//!   51,770 B/s), and never more than the receiver's window.
+//! - A receiver keeps bytes that arrive after a gap (a frame lost to a CRC
+//!   error) and sends a negative acknowledgement listing every gap
+//!   ([`FLAG_NAK`]), at once when a gap opens or closes and again while gaps
+//!   remain: the sender sends just those ranges again. When they arrive, the
+//!   acknowledgement jumps past everything held.
+//! - A sender that hears nothing for its retransmission timeout sends its
+//!   oldest bytes again and doubles the timeout. The timeout follows the
+//!   measured round trip (Karn's rule: retransmitted bytes are not timed),
+//!   which on a 16550 includes the time to drain a full window.
+//! - Frames shrink when the line loses them: a timeout, or a range lost
+//!   again after it was sent again, halves the frame size down to
+//!   [`MIN_PAYLOAD`], and a run of frames acknowledged without a loss doubles
+//!   it again up to the negotiated size, as ZMODEM's block size does. A
+//!   session starts at [`START_PAYLOAD`], so that a first window of large
+//!   frames is never lost whole on a bad line.
+//! - A receiver whose reader falls behind advertises a smaller window; the
+//!   sender stops, and probes a closed window now and then.
+//!
+//! A link belongs to one session, which the host opens with `Hello`. Frames
+//! of other sessions are ignored; a data frame for a session the agent does
+//! not know gets `Reset`, which ends the host's link at once with
+//! [`LinkError::Reset`]: the agent restarted, and the host's command fails
+//! (a transfer resumes where it stopped when the command is run again).
+//!
+//! Three threads serve a link: one reads and decodes the line, one writes
+//! it, one runs the timers. The reader never waits for the line to take
+//! bytes: two readers each stuck writing a retransmission to the other would
+//! deadlock. All end once the link is dropped or dead, so a stream can carry
+//! one link after another (but only one at a time). Senders block while
+//! their buffer is full.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::frame::{Frame, Kind, Splitter, FLAG_NAK, MAX_PAYLOAD};
+
+/// A host that hears nothing at all from the agent for this long, while it
+/// waits for an acknowledgement, gives up.
+pub const DEAD_AFTER: Duration = Duration::from_secs(60);
+/// The smallest payload frames shrink to on a noisy line.
+pub const MIN_PAYLOAD: u16 = 64;
+/// The payload a session starts with, growing from there on a clean line.
+pub const START_PAYLOAD: u16 = 512;
+/// The largest message [`Link::send`] takes.
+pub const MAX_MESSAGE: usize = 1 << 20;
+/// Bytes in front of each message in the stream: its length.
+const LEN_PREFIX: usize = 4;
+/// Received bytes a side holds for a reader that does not keep up; its
+/// window closes when they are all taken.
+const RECEIVE_BUFFER: usize = 1 << 20;
+/// The timer's period while bytes are in flight or gaps are open, and while
+/// the link is idle.
+const TICK_BUSY: Duration = Duration::from_millis(5);
+const TICK_IDLE: Duration = Duration::from_millis(50);
+/// How long the reading thread waits for bytes before it checks whether the
+/// link still lives.
+const READ_POLL: Duration = Duration::from_millis(100);
+const MIN_RTO: Duration = Duration::from_millis(300);
+const MAX_RTO: Duration = Duration::from_secs(30);
+/// A receiver repeats an unchanged list of gaps after twice the time gaps
+/// took to fill, within these bounds. The sender ignores requests for
+/// ranges it sent again within half a round trip, so a slow line is not
+/// flooded with copies.
+const NAK_REPEAT_MIN: Duration = Duration::from_millis(5);
+const NAK_REPEAT_MAX: Duration = Duration::from_millis(500);
+/// Gaps one negative acknowledgement lists at most.
+const MAX_GAPS: usize = 32;
+/// Retransmitted ranges remembered, to tell a repeated loss from a request
+/// that crossed the copy.
+const MAX_RESENT: usize = 64;
+/// A sender facing a closed window asks again this often.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// Frames acknowledged in a row, none lost, before frames grow again.
+const GROW_AFTER: u32 = 16;
+/// Frames received before an acknowledgement goes out without waiting for
+/// the next timer tick.
+const ACK_EVERY: u32 = 8;
+/// The largest window a `Hello` may ask for, in frames.
+const MAX_WINDOW_FRAMES: u16 = 64;
+
+/// How much a side keeps in flight. The host chooses, and tells the agent in
+/// its `Hello`: what suits a virtio-serial port (megabytes a second) would
+/// queue many seconds of data on an emulated 16550 and make every lost frame
+/// cost that long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Frames in flight.
+    pub frames: u16,
+    /// Largest frame payload, at most [`MAX_PAYLOAD`].
+    pub payload: u16,
+}
+
+impl Window {
+    /// For virtio-serial and other fast lines: 128 KiB in flight.
+    pub const FAST: Self = Self {
+        frames: 32,
+        payload: MAX_PAYLOAD as u16,
+    };
+    /// For a 16550 UART: 8 KiB in flight, under a second at 115,200 baud.
+    pub const UART: Self = Self {
+        frames: 16,
+        payload: 512,
+    };
+
+    fn bytes(self) -> u32 {
+        u32::from(self.frames) * u32::from(self.payload)
+    }
+
+    fn encode(self) -> Vec<u8> {
+        let mut v = self.frames.to_le_bytes().to_vec();
+        v.extend_from_slice(&self.payload.to_le_bytes());
+        v
+    }
+
+    /// The window a `Hello` asks for, within sane bounds.
+    fn decode(b: &[u8]) -> Self {
+        match b {
+            [f0, f1, p0, p1, ..] => Self {
+                frames: u16::from_le_bytes([*f0, *f1]).clamp(1, MAX_WINDOW_FRAMES),
+                payload: u16::from_le_bytes([*p0, *p1]).clamp(MIN_PAYLOAD, MAX_PAYLOAD as u16),
+            },
+            _ => Self::FAST,
+        }
+    }
+}
+
+/// Why a link ended.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the serial line failed: {0}")]
+    Io(String),
+    #[error("the serial line was closed")]
+    Closed,
+    #[error("the peer restarted or left the session")]
+    Reset,
+    #[error("the peer stopped answering")]
+    Timeout,
+    #[error("a message of {0} bytes exceeds the largest message")]
+    TooBig(usize),
+    #[error("the peer broke the link protocol: {0}")]
+    Protocol(String),
+}
+
+/// The byte stream under a link: a serial device, a pty, or QEMU's socket.
+pub trait Line: Read + Write + Send + 'static {
+    /// A second handle on the same stream, for the reading thread.
+    fn try_clone_line(&self) -> io::Result<Box<dyn Line>>;
+
+    /// Waits at most `timeout` for bytes to read (or the end of the
+    /// stream); false when none came. A stream that cannot wait says true
+    /// at once, and its reads must come back by themselves now and then.
+    fn wait_readable(&self, timeout: Duration) -> io::Result<bool>;
+}
+
+/// With `COVMM_COM_TRACE` set, every frame received and every
+/// retransmission goes to standard error: what a line does, for debugging.
+fn trace(what: std::fmt::Arguments<'_>) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("COVMM_COM_TRACE").is_some()) {
+        eprintln!("covmm-com: {what}");
+    }
+}
+
+/// `a` comes before `b` in wrapping offset order.
+fn before(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+/// The sending half of a session.
+struct Tx {
+    /// The oldest byte not yet acknowledged.
+    una: u32,
+    /// The next byte never sent.
+    nxt: u32,
+    /// The stream from `una` on: sent but unacknowledged, then unsent.
+    buf: VecDeque<u8>,
+    /// The peer takes bytes up to this offset (its `ack` plus `window`).
+    peer_limit: u32,
+    /// The frame size now: shrinks on losses, grows back on clean runs.
+    payload: u16,
+    clean_run: u32,
+    /// A frame sent once, and when: the round-trip sample.
+    timed: Option<(u32, u32, Instant)>,
+    rto_at: Option<Instant>,
+    /// The retransmission timeout while backing off.
+    backoff: Option<Duration>,
+    /// Ranges sent again, and when: losing one of them again means the
+    /// line is worse than the frame size allows.
+    resent: Vec<(u32, u32, Instant)>,
+    srtt: Option<Duration>,
+    last_probe: Instant,
+    retransmits: u64,
+}
+
+/// The receiving half of a session.
+struct Rx {
+    /// The next byte expected.
+    next: u32,
+    /// Frames that came after a gap: offset and bytes.
+    held: Vec<(u32, Vec<u8>)>,
+    /// The message being put together: its length prefix and bytes so far.
+    partial: Vec<u8>,
+    inbox: VecDeque<Vec<u8>>,
+    inbox_bytes: usize,
+    /// Frames received since the last acknowledgement went out.
+    ack_owed: u32,
+    /// The gaps last reported, and when.
+    nak_sent: Option<(Vec<(u32, u32)>, Instant)>,
+    /// How long a reported gap takes to fill, smoothed.
+    fill_time: Option<Duration>,
+    /// The window last advertised.
+    advertised: u32,
+}
+
+struct State {
+    session: u32,
+    limits: Window,
+    /// Set once the host's `Hello` was answered (the agent: once one came).
+    open: bool,
+    tx: Tx,
+    rx: Rx,
+    /// When this side last heard a frame of its session.
+    last_heard: Instant,
+    dead: Option<LinkError>,
+    /// Frames dropped for a bad CRC or format (for statistics and tests).
+    bad_frames: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Bytes for the writing thread, in order.
+    outgoing: mpsc::Sender<Vec<u8>>,
+    /// The agent side answers `Hello` for any session; the host side does not.
+    agent: bool,
+}
+
+/// One end of a link.
+pub struct Link {
+    shared: Arc<Shared>,
+}
+
+/// Counters of a link's life.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkStats {
+    pub bad_frames: u64,
+    pub retransmits: u64,
+    /// The payload frames are cut to now.
+    pub payload: u16,
+}
+
+impl Tx {
+    fn new(limits: Window) -> Self {
+        Self {
+            una: 0,
+            nxt: 0,
+            buf: VecDeque::new(),
+            peer_limit: limits.bytes(),
+            payload: limits.payload.min(START_PAYLOAD),
+            clean_run: 0,
+            timed: None,
+            rto_at: None,
+            backoff: None,
+            resent: Vec::new(),
+            srtt: None,
+            last_probe: Instant::now(),
+            retransmits: 0,
+        }
+    }
+
+    fn in_flight(&self) -> u32 {
+        self.nxt.wrapping_sub(self.una)
+    }
+
+    fn unsent(&self) -> usize {
+        self.buf.len() - self.in_flight() as usize
+    }
+
+    fn rto(&self) -> Duration {
+        self.backoff.unwrap_or_else(|| {
+            self.srtt
+                .map_or(Duration::from_secs(1), |s| (s * 4).clamp(MIN_RTO, MAX_RTO))
+        })
+    }
+
+    /// The bytes at `from` (an offset in flight or unsent), at most `len`.
+    fn bytes_at(&self, from: u32, len: usize) -> Vec<u8> {
+        let start = from.wrapping_sub(self.una) as usize;
+        let end = (start + len).min(self.buf.len());
+        self.buf.range(start..end).copied().collect()
+    }
+
+    /// Halves the frame size; false if it was the smallest already.
+    fn shrink(&mut self) -> bool {
+        let was = self.payload;
+        self.payload = (self.payload / 2).max(MIN_PAYLOAD);
+        self.clean_run = 0;
+        self.payload < was
+    }
+}
+
+impl Rx {
+    fn new() -> Self {
+        Self {
+            next: 0,
+            held: Vec::new(),
+            partial: Vec::new(),
+            inbox: VecDeque::new(),
+            inbox_bytes: 0,
+            ack_owed: 0,
+            nak_sent: None,
+            fill_time: None,
+            advertised: RECEIVE_BUFFER as u32,
+        }
+    }
+
+    /// Bytes past `next` this side can take now.
+    fn window(&self) -> u32 {
+        RECEIVE_BUFFER.saturating_sub(self.inbox_bytes + self.partial.len()) as u32
+    }
+
+    /// Appends in-order bytes to the stream and takes out whole messages.
+    fn accept(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.next = self.next.wrapping_add(bytes.len() as u32);
+        self.partial.extend_from_slice(bytes);
+        while self.partial.len() >= LEN_PREFIX {
+            let mut len = [0u8; LEN_PREFIX];
+            len.copy_from_slice(&self.partial[..LEN_PREFIX]);
+            let len = u32::from_le_bytes(len) as usize;
+            if len > MAX_MESSAGE {
+                return Err(LinkError::Protocol(format!("a message of {len} bytes")));
+            }
+            if self.partial.len() < LEN_PREFIX + len {
+                break;
+            }
+            let msg = self.partial[LEN_PREFIX..LEN_PREFIX + len].to_vec();
+            self.partial.drain(..LEN_PREFIX + len);
+            self.inbox_bytes += msg.len();
+            self.inbox.push_back(msg);
+        }
+        Ok(())
+    }
+
+    /// Takes the bytes of `data` at offset `seq` that this side lacks and
+    /// has room for; returns whether they filled the gap at `next`.
+    fn take(&mut self, seq: u32, mut data: Vec<u8>) -> Result<bool, LinkError> {
+        let window = self.window();
+        let end = seq.wrapping_add(data.len() as u32);
+        if !before(self.next, end) {
+            return Ok(false);
+        }
+        let limit = self.next.wrapping_add(window);
+        if !before(seq, limit) {
+            return Ok(false);
+        }
+        if before(limit, end) {
+            data.truncate(limit.wrapping_sub(seq) as usize);
+        }
+        if before(self.next, seq) {
+            let held_already = self.held.iter().any(|(s, d)| {
+                !before(seq, *s)
+                    && !before(
+                        s.wrapping_add(d.len() as u32),
+                        seq.wrapping_add(data.len() as u32),
+                    )
+            });
+            if !held_already {
+                self.held.push((seq, data));
+            }
+            return Ok(false);
+        }
+        let skip = self.next.wrapping_sub(seq) as usize;
+        self.accept(&data[skip..])?;
+        if let Some((gaps, at)) = &self.nak_sent {
+            if gaps
+                .first()
+                .is_some_and(|(_, end)| !before(self.next, *end))
+            {
+                let sample = at.elapsed();
+                self.fill_time = Some(self.fill_time.map_or(sample, |f| (f * 7 + sample) / 8));
+            }
+        }
+        // Whatever was held that now joins on goes in too.
+        while let Some(i) = self.held.iter().position(|(s, _)| !before(self.next, *s)) {
+            let (s, d) = self.held.swap_remove(i);
+            let skip = self.next.wrapping_sub(s) as usize;
+            if skip < d.len() {
+                self.accept(&d[skip..])?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The ranges missing between `next` and the last byte held, oldest
+    /// first.
+    fn gaps(&self) -> Vec<(u32, u32)> {
+        let mut held: Vec<(u32, u32)> = self
+            .held
+            .iter()
+            .map(|(s, d)| (*s, s.wrapping_add(d.len() as u32)))
+            .collect();
+        held.sort_by_key(|(s, _)| s.wrapping_sub(self.next));
+        let mut gaps = Vec::new();
+        let mut at = self.next;
+        for (s, e) in held {
+            if before(at, s) && gaps.len() < MAX_GAPS {
+                gaps.push((at, s));
+            }
+            if before(at, e) {
+                at = e;
+            }
+        }
+        gaps
+    }
+
+    /// A negative acknowledgement is due: the gaps changed since the last
+    /// one, or it is time to repeat it.
+    fn nak_due(&self) -> Option<Vec<(u32, u32)>> {
+        if self.held.is_empty() {
+            return None;
+        }
+        let gaps = self.gaps();
+        let repeat = self.fill_time.map_or(NAK_REPEAT_MAX, |f| {
+            (f * 2).clamp(NAK_REPEAT_MIN, NAK_REPEAT_MAX)
+        });
+        match &self.nak_sent {
+            Some((last, at)) if *last == gaps && at.elapsed() < repeat => None,
+            _ => Some(gaps),
+        }
+    }
+}
+
+impl State {
+    fn new(session: u32, open: bool, limits: Window) -> Self {
+        Self {
+            session,
+            limits,
+            open,
+            tx: Tx::new(limits),
+            rx: Rx::new(),
+            last_heard: Instant::now(),
+            dead: None,
+            bad_frames: 0,
+        }
+    }
+
+    /// A frame of this session, carrying the current acknowledgement and
+    /// window.
+    fn frame(&mut self, kind: Kind, flags: u8, seq: u32, payload: Vec<u8>) -> Vec<u8> {
+        let window = self.rx.window();
+        self.rx.advertised = window;
+        self.rx.ack_owed = 0;
+        Frame {
+            kind,
+            flags,
+            session: self.session,
+            seq,
+            ack: self.rx.next,
+            window,
+            payload,
+        }
+        .encode()
+    }
+
+    /// Sends what the windows allow of the unsent bytes.
+    fn transmit(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let local_room = self.limits.bytes().saturating_sub(self.tx.in_flight());
+            let peer_room = if before(self.tx.nxt, self.tx.peer_limit) {
+                self.tx.peer_limit.wrapping_sub(self.tx.nxt)
+            } else {
+                0
+            };
+            let n = self
+                .tx
+                .unsent()
+                .min(usize::from(self.tx.payload))
+                .min(local_room as usize)
+                .min(peer_room as usize);
+            if n == 0 {
+                return out;
+            }
+            let seq = self.tx.nxt;
+            let bytes = self.tx.bytes_at(seq, n);
+            out.extend(self.frame(Kind::Data, 0, seq, bytes));
+            self.tx.nxt = seq.wrapping_add(n as u32);
+            let now = Instant::now();
+            self.tx.timed.get_or_insert((seq, self.tx.nxt, now));
+            self.tx.rto_at.get_or_insert(now + self.tx.rto());
+        }
+    }
+
+    /// Sends `[from, to)` again, cut at the current frame size.
+    fn retransmit(&mut self, from: u32, to: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at = from;
+        while before(at, to) {
+            let n = (to.wrapping_sub(at) as usize).min(usize::from(self.tx.payload));
+            let bytes = self.tx.bytes_at(at, n);
+            if bytes.is_empty() {
+                break;
+            }
+            out.extend(self.frame(Kind::Data, 0, at, bytes));
+            at = at.wrapping_add(n as u32);
+            self.tx.retransmits += 1;
+        }
+        let now = Instant::now();
+        // Karn: no round trip is measured across a retransmission.
+        if self
+            .tx
+            .timed
+            .is_some_and(|(s, e, _)| before(from, e) && before(s, to))
+        {
+            self.tx.timed = None;
+        }
+        if self.tx.resent.len() >= MAX_RESENT {
+            self.tx.resent.remove(0);
+        }
+        self.tx.resent.push((from, to, now));
+        self.tx.clean_run = 0;
+        self.tx.rto_at = Some(now + self.tx.rto());
+        out
+    }
+
+    /// The peer expects `ack` next and takes `window` bytes past it.
+    fn on_ack(&mut self, ack: u32, window: u32) {
+        let tx = &mut self.tx;
+        if before(tx.una, ack) && !before(tx.nxt, ack) {
+            let acked = ack.wrapping_sub(tx.una);
+            tx.buf.drain(..acked as usize);
+            tx.una = ack;
+            let now = Instant::now();
+            if let Some((_, end, at)) = tx.timed {
+                if !before(ack, end) {
+                    let sample = now - at;
+                    tx.srtt = Some(tx.srtt.map_or(sample, |s| (s * 7 + sample) / 8));
+                    tx.timed = None;
+                }
+            }
+            tx.backoff = None;
+            tx.resent.retain(|(_, e, _)| before(ack, *e));
+            tx.rto_at = (tx.una != tx.nxt).then(|| now + tx.rto());
+            tx.clean_run += acked.div_ceil(u32::from(tx.payload));
+            if tx.clean_run >= GROW_AFTER && tx.payload < self.limits.payload {
+                tx.payload = tx.payload.saturating_mul(2).min(self.limits.payload);
+                tx.clean_run = 0;
+            }
+        }
+        let limit = ack.wrapping_add(window);
+        if before(tx.peer_limit, limit) || ack == tx.una && tx.in_flight() == 0 {
+            tx.peer_limit = limit;
+        }
+    }
+
+    /// The peer lists the ranges it lacks, each `[start, end)`.
+    fn on_nak(&mut self, gaps: &[(u32, u32)]) -> Vec<u8> {
+        let guard = self.tx.srtt.unwrap_or_default() / 2;
+        let mut out = Vec::new();
+        let mut shrunk = false;
+        for &(start, end) in gaps {
+            // Only what is in flight: the request may be older than acks.
+            let start = if before(start, self.tx.una) {
+                self.tx.una
+            } else {
+                start
+            };
+            let end = if before(self.tx.nxt, end) {
+                self.tx.nxt
+            } else {
+                end
+            };
+            if !before(start, end) {
+                continue;
+            }
+            let overlapping = self
+                .tx
+                .resent
+                .iter()
+                .filter(|(s, e, _)| before(start, *e) && before(*s, end))
+                .map(|(_, _, at)| *at)
+                .max();
+            match overlapping {
+                // Not again if it went out less than half a round trip ago:
+                // the request crossed the copy on its way.
+                Some(at) if at.elapsed() < guard => continue,
+                // Lost after it was sent again: the frames are too big for
+                // this line.
+                Some(_) if !shrunk => {
+                    shrunk = true;
+                    self.tx.shrink();
+                }
+                _ => self.tx.clean_run = 0,
+            }
+            trace(format_args!(
+                "resend {start}..{end}, payload {}",
+                self.tx.payload
+            ));
+            out.extend(self.retransmit(start, end));
+        }
+        out
+    }
+
+    /// A negative acknowledgement listing the gaps, if one is due.
+    fn nak(&mut self) -> Option<Vec<u8>> {
+        let gaps = self.rx.nak_due()?;
+        let mut payload = Vec::with_capacity(gaps.len() * 8);
+        for (s, e) in &gaps {
+            payload.extend(s.to_le_bytes());
+            payload.extend(e.to_le_bytes());
+        }
+        self.rx.nak_sent = Some((gaps, Instant::now()));
+        Some(self.frame(Kind::Ack, FLAG_NAK, 0, payload))
+    }
+
+    /// Bytes of the stream at `seq` from the peer.
+    fn on_data(&mut self, seq: u32, data: Vec<u8>) -> Result<Vec<u8>, LinkError> {
+        if data.is_empty() {
+            // A probe of a closed window: answer with the window.
+            return Ok(self.frame(Kind::Ack, 0, 0, Vec::new()));
+        }
+        self.rx.take(seq, data)?;
+        self.rx.ack_owed += 1;
+        if let Some(nak) = self.nak() {
+            return Ok(nak);
+        }
+        if self.rx.ack_owed >= ACK_EVERY {
+            return Ok(self.frame(Kind::Ack, 0, 0, Vec::new()));
+        }
+        Ok(Vec::new())
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues bytes for the line.
+    fn write(&self, line: Vec<u8>) {
+        // Fails only once the writer has ended, with the link.
+        if !line.is_empty() && self.outgoing.send(line).is_err() {
+            self.kill(LinkError::Closed);
+        }
+    }
+
+    fn writer(self: Arc<Self>, mut line: Box<dyn Line>, queue: mpsc::Receiver<Vec<u8>>) {
+        loop {
+            let bytes = match queue.recv_timeout(READ_POLL) {
+                Ok(b) => b,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.lock().dead.is_some() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            if let Err(e) = line.write_all(&bytes).and_then(|()| line.flush()) {
+                return self.kill(LinkError::Io(e.to_string()));
+            }
+        }
+    }
+
+    fn kill(&self, why: LinkError) {
+        let mut st = self.lock();
+        st.dead.get_or_insert(why);
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    fn control(session: u32, kind: Kind, ack: u32) -> Vec<u8> {
+        Frame {
+            kind,
+            flags: 0,
+            session,
+            seq: 0,
+            ack,
+            window: 0,
+            payload: Vec::new(),
+        }
+        .encode()
+    }
+
+    /// Handles one decoded frame from the line; returns what to send back.
+    fn on_frame_locked(&self, st: &mut State, f: Frame) -> Vec<u8> {
+        match f.kind {
+            Kind::Hello if self.agent => {
+                // A new host command: everything of the old session goes
+                // (a repeated Hello of the current one changes nothing).
+                if !(st.open && st.session == f.session) {
+                    let bad = st.bad_frames;
+                    *st = State::new(f.session, true, Window::decode(&f.payload));
+                    st.bad_frames = bad;
+                }
+                Self::control(st.session, Kind::HelloAck, 0)
+            }
+            Kind::HelloAck if !self.agent && f.session == st.session => {
+                st.open = true;
+                st.last_heard = Instant::now();
+                Vec::new()
+            }
+            Kind::Reset if f.session == st.session && !self.agent => {
+                st.dead.get_or_insert(LinkError::Reset);
+                Vec::new()
+            }
+            _ if f.session != st.session || !st.open => {
+                if self.agent && f.kind == Kind::Data {
+                    Self::control(f.session, Kind::Reset, 0)
+                } else {
+                    Vec::new()
+                }
+            }
+            Kind::Data | Kind::Ack => {
+                st.last_heard = Instant::now();
+                st.on_ack(f.ack, f.window);
+                let mut out = st.transmit();
+                if f.flags & FLAG_NAK != 0 {
+                    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    let gaps: Vec<(u32, u32)> = f
+                        .payload
+                        .chunks_exact(8)
+                        .take(MAX_GAPS)
+                        .map(|g| (word(&g[..4]), word(&g[4..])))
+                        .collect();
+                    out.extend(st.on_nak(&gaps));
+                } else if f.kind == Kind::Data {
+                    match st.on_data(f.seq, f.payload) {
+                        Ok(reply) => out.extend(reply),
+                        Err(e) => {
+                            st.dead.get_or_insert(e);
+                        }
+                    }
+                }
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn reader(self: Arc<Self>, mut line: Box<dyn Line>) {
+        let mut splitter = Splitter::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if self.lock().dead.is_some() {
+                return;
+            }
+            match line.wait_readable(READ_POLL) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.kill(LinkError::Io(e.to_string())),
+            }
+            match line.read(&mut buf) {
+                // A virtio-serial port reads end-of-file while no host is
+                // attached; the agent waits for the next one.
+                Ok(0) if self.agent => thread::sleep(READ_POLL),
+                Ok(0) => return self.kill(LinkError::Closed),
+                Ok(n) => {
+                    let mut out = Vec::new();
+                    let mut st = self.lock();
+                    splitter.feed(&buf[..n], |body| match Frame::decode(body) {
+                        Ok(f) => {
+                            trace(format_args!(
+                                "{} <- {:?} session {:x} seq {} ack {} window {} flags {} len {}",
+                                if self.agent { "agent" } else { "host" },
+                                f.kind,
+                                f.session,
+                                f.seq,
+                                f.ack,
+                                f.window,
+                                f.flags,
+                                f.payload.len()
+                            ));
+                            out.extend(self.on_frame_locked(&mut st, f));
+                        }
+                        Err(_) => st.bad_frames += 1,
+                    });
+                    drop(st);
+                    self.changed.notify_all();
+                    self.write(out);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return self.kill(LinkError::Io(e.to_string())),
+            }
+        }
+    }
+
+    /// Retransmits what timed out, probes closed windows and sends owed
+    /// acknowledgements, until the link ends.
+    fn timer(self: Arc<Self>) {
+        let mut tick = TICK_IDLE;
+        loop {
+            thread::sleep(tick);
+            let mut st = self.lock();
+            if st.dead.is_some() {
+                return;
+            }
+            let busy = st.tx.in_flight() > 0 || !st.rx.held.is_empty();
+            tick = if busy { TICK_BUSY } else { TICK_IDLE };
+            let now = Instant::now();
+            let mut out = Vec::new();
+            if st.tx.in_flight() > 0 && st.tx.rto_at.is_some_and(|at| now >= at) {
+                let rto = st.tx.rto();
+                trace(format_args!(
+                    "timeout {rto:?} at {}, {} in flight",
+                    st.tx.una,
+                    st.tx.in_flight()
+                ));
+                // The frames may be too big for the line; once they are as
+                // small as they go, the line may be slower than measured:
+                // back off.
+                let rto = if st.tx.shrink() {
+                    rto
+                } else {
+                    (rto * 2).min(MAX_RTO)
+                };
+                let (from, n) = (st.tx.una, u32::from(st.tx.payload));
+                out = st.retransmit(from, from.wrapping_add(n));
+                st.tx.backoff = Some(rto);
+                st.tx.rto_at = Some(now + rto);
+            }
+            let waiting = st.tx.in_flight() > 0 || st.tx.unsent() > 0;
+            if !self.agent && waiting && st.last_heard.elapsed() > DEAD_AFTER {
+                st.dead = Some(LinkError::Timeout);
+                drop(st);
+                self.changed.notify_all();
+                return;
+            }
+            if st.tx.in_flight() == 0
+                && st.tx.unsent() > 0
+                && st.tx.last_probe.elapsed() >= PROBE_EVERY
+            {
+                st.tx.last_probe = now;
+                let seq = st.tx.nxt;
+                out.extend(st.frame(Kind::Data, 0, seq, Vec::new()));
+            }
+            if let Some(nak) = st.nak() {
+                out.extend(nak);
+            } else if st.rx.ack_owed > 0 {
+                out.extend(st.frame(Kind::Ack, 0, 0, Vec::new()));
+            }
+            drop(st);
+            self.write(out);
+        }
+    }
+}
+
+impl Link {
+    fn start(line: Box<dyn Line>, session: u32, agent: bool, window: Window) -> io::Result<Self> {
+        let reader = line.try_clone_line()?;
+        let (outgoing, queue) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(session, false, window)),
+            changed: Condvar::new(),
+            outgoing,
+            agent,
+        });
+        let s = shared.clone();
+        thread::Builder::new()
+            .name("com-write".into())
+            .spawn(move || s.writer(line, queue))?;
+        let s = shared.clone();
+        thread::Builder::new()
+            .name("com-read".into())
+            .spawn(move || s.reader(reader))?;
+        let s = shared.clone();
+        thread::Builder::new()
+            .name("com-timer".into())
+            .spawn(move || s.timer())?;
+        Ok(Self { shared })
+    }
+
+    /// The host's end: opens a new session with the agent on `line`,
+    /// sending `Hello` until it is answered or `timeout` passes.
+    pub fn connect(
+        line: Box<dyn Line>,
+        session: u32,
+        window: Window,
+        timeout: Duration,
+    ) -> Result<Self, LinkError> {
+        let link =
+            Self::start(line, session, false, window).map_err(|e| LinkError::Io(e.to_string()))?;
+        let hello = Frame {
+            kind: Kind::Hello,
+            flags: 0,
+            session,
+            seq: 0,
+            ack: 0,
+            window: 0,
+            payload: window.encode(),
+        }
+        .encode();
+        let end = Instant::now() + timeout;
+        loop {
+            link.shared.write(hello.clone());
+            let st = link.shared.lock();
+            let wait = end
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(500));
+            let (st, _) = link
+                .shared
+                .changed
+                .wait_timeout_while(st, wait, |s| !s.open && s.dead.is_none())
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = &st.dead {
+                return Err(e.clone());
+            }
+            if st.open {
+                drop(st);
+                return Ok(link);
+            }
+            if Instant::now() >= end {
+                return Err(LinkError::Timeout);
+            }
+        }
+    }
+
+    /// The agent's end: serves whichever session a host opens on `line`.
+    pub fn serve(line: Box<dyn Line>) -> io::Result<Self> {
+        Self::start(line, 0, true, Window::FAST)
+    }
+
+    /// Sends one message of at most [`MAX_MESSAGE`] bytes, waiting while
+    /// the send buffer is full. On the agent's side it fails with
+    /// [`LinkError::Reset`] once a host opened another session.
+    pub fn send(&self, session: u32, msg: &[u8]) -> Result<(), LinkError> {
+        if msg.len() > MAX_MESSAGE {
+            return Err(LinkError::TooBig(msg.len()));
+        }
+        let st = self.shared.lock();
+        let mut st = self
+            .shared
+            .changed
+            .wait_while(st, |s| {
+                let full = !s.tx.buf.is_empty()
+                    && s.tx.buf.len() + LEN_PREFIX + msg.len() > 2 * s.limits.bytes() as usize;
+                s.dead.is_none() && s.session == session && (full || !s.open)
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = &st.dead {
+            return Err(e.clone());
+        }
+        if st.session != session {
+            return Err(LinkError::Reset);
+        }
+        st.tx.buf.extend((msg.len() as u32).to_le_bytes());
+        st.tx.buf.extend(msg);
+        let out = st.transmit();
+        drop(st);
+        self.shared.write(out);
+        Ok(())
+    }
+
+    /// The next message and the session it came in, or `None` after
+    /// `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Result<Option<(u32, Vec<u8>)>, LinkError> {
+        let st = self.shared.lock();
+        let (mut st, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(st, timeout, |s| s.rx.inbox.is_empty() && s.dead.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = st.rx.inbox.pop_front() {
+            st.rx.inbox_bytes -= m.len();
+            // A window that was nearly closed opens again: say so soon.
+            if (st.rx.advertised as usize) < RECEIVE_BUFFER / 2
+                && st.rx.window() as usize >= RECEIVE_BUFFER / 2
+            {
+                st.rx.ack_owed += 1;
+            }
+            return Ok(Some((st.session, m)));
+        }
+        match &st.dead {
+            Some(e) => Err(e.clone()),
+            None => Ok(None),
+        }
+    }
+
+    /// The message size that fills one frame of the negotiated size: what
+    /// file and output chunks are cut to.
+    pub fn max_message(&self) -> usize {
+        usize::from(self.shared.lock().limits.payload) - LEN_PREFIX
+    }
+
+    /// Waits until everything sent was acknowledged (or `timeout`).
+    pub fn flush(&self, timeout: Duration) -> Result<(), LinkError> {
+        let st = self.shared.lock();
+        let (st, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(st, timeout, |s| !s.tx.buf.is_empty() && s.dead.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        match &st.dead {
+            Some(e) => Err(e.clone()),
+            None if st.tx.buf.is_empty() => Ok(()),
+            None => Err(LinkError::Timeout),
+        }
+    }
+
+    /// Whether a host has opened a session (agent side), and which.
+    pub fn session(&self) -> Option<u32> {
+        let st = self.shared.lock();
+        st.open.then_some(st.session)
+    }
+
+    /// The error that ended the link, if it has ended.
+    pub fn dead(&self) -> Option<LinkError> {
+        self.shared.lock().dead.clone()
+    }
+
+    pub fn stats(&self) -> LinkStats {
+        let st = self.shared.lock();
+        LinkStats {
+            bad_frames: st.bad_frames,
+            retransmits: st.tx.retransmits,
+            payload: st.tx.payload,
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        // Ends both threads within a poll period (a dropped link is dead).
+        self.shared.kill(LinkError::Closed);
+    }
+}

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The whole channel in one process: a host client and the agent's service
+//! over a socket pair, through a proxy that corrupts and drops bytes like a
+//! noisy serial line. The testbed runs the same over real 16550 and
+//! virtio-serial ports (tools/testbed/scenarios/70-serial-channel.sh).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use covmm_com::agent::{self, Policy};
+use covmm_com::client::{Client, Error};
+use covmm_com::link::{Link, Window};
+use covmm_com::msg::{Failure, Request};
+
+/// A fresh directory under the target dir.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("covmm-com-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d.canonicalize().unwrap()
+}
+
+/// Deterministic bytes.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Forwards `from` to `to`, flipping one byte in every `every` (0: none)
+/// and dropping the next 40 bytes in every `drop_every` (0: none).
+fn pump(
+    mut from: UnixStream,
+    mut to: UnixStream,
+    every: u64,
+    drop_every: u64,
+    flipped: Arc<AtomicU64>,
+) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut count = 0u64;
+        let mut dropping = 0usize;
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut out = Vec::with_capacity(n);
+            for &b in &buf[..n] {
+                count += 1;
+                if dropping > 0 {
+                    dropping -= 1;
+                    continue;
+                }
+                if drop_every != 0 && count % drop_every == 0 {
+                    dropping = 40;
+                    continue;
+                }
+                if every != 0 && count % every == 0 {
+                    flipped.fetch_add(1, Relaxed);
+                    out.push(b ^ 0x5a);
+                } else {
+                    out.push(b);
+                }
+            }
+            if to.write_all(&out).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+struct Bed {
+    dir: PathBuf,
+    host_end: UnixStream,
+    flipped: Arc<AtomicU64>,
+}
+
+/// An agent confined to a fresh directory, behind a proxy that flips one
+/// byte in `every` and loses 40 in `drop_every` each way.
+fn bed(name: &str, allow: Option<Vec<String>>, every: u64, drop_every: u64) -> Bed {
+    let dir = scratch(name);
+    fs::create_dir_all(dir.join("root")).unwrap();
+    let (host_end, proxy_a) = UnixStream::pair().unwrap();
+    let (proxy_b, agent_end) = UnixStream::pair().unwrap();
+    let flipped = Arc::new(AtomicU64::new(0));
+    pump(
+        proxy_a.try_clone().unwrap(),
+        proxy_b.try_clone().unwrap(),
+        every,
+        drop_every,
+        flipped.clone(),
+    );
+    pump(proxy_b, proxy_a, every, drop_every, flipped.clone());
+    let policy = Policy {
+        root: Some(dir.join("root")),
+        allow,
+    };
+    std::thread::spawn(move || {
+        let link = Link::serve(Box::new(agent_end)).unwrap();
+        agent::serve(&link, &policy);
+    });
+    Bed {
+        dir,
+        host_end,
+        flipped,
+    }
+}
+
+impl Bed {
+    fn client(&self) -> Client {
+        Client::connect(
+            Box::new(self.host_end.try_clone().unwrap()),
+            Window::FAST,
+            Duration::from_secs(10),
+        )
+        .unwrap()
+    }
+}
+
+fn put(c: &Client, src: &Path, dst: &str) -> Result<covmm_com::client::Transfer, Error> {
+    c.put(src, dst, &mut |_, _| true)
+}
+
+fn run(
+    c: &Client,
+    program: &str,
+    args: &[&str],
+    timeout_ms: Option<u64>,
+) -> (Vec<u8>, Vec<u8>, Result<i32, Error>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let r = c.run(
+        &Request::Run {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec![("COVMM_TEST".into(), "yes".into())],
+            cwd: None,
+            timeout_ms,
+        },
+        &mut out,
+        &mut err,
+    );
+    (out, err, r.map(|e| e.status()))
+}
+
+#[test]
+fn files_cross_a_noisy_line_intact_both_ways() {
+    let b = bed("noisy", None, 997, 50_021);
+    let data = noise(1, 3 << 20);
+    let src = b.dir.join("src.bin");
+    fs::write(&src, &data).unwrap();
+    let c = b.client();
+    let t = put(&c, &src, "in/../copy.bin").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.size, data.len() as u64);
+    assert_eq!(fs::read(b.dir.join("root/copy.bin")).unwrap(), data);
+    // One command at a time on a line, as with QEMU's one-client socket.
+    drop(c);
+    let back = b.dir.join("back.bin");
+    let c = b.client();
+    c.get("copy.bin", &back, &mut |_, _| true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fs::read(&back).unwrap(), data);
+    assert!(
+        b.flipped.load(Relaxed) > 100,
+        "the proxy corrupted too little to test anything"
+    );
+    assert!(c.stats().bad_frames > 0, "no corrupted frame was seen");
+    // No partial file is left behind on either side.
+    let left: Vec<_> = fs::read_dir(b.dir.join("root"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
+fn an_interrupted_transfer_resumes_and_never_shows_a_partial_file() {
+    let b = bed("resume", None, 0, 0);
+    let data = noise(2, 2 << 20);
+    let src = b.dir.join("src.bin");
+    fs::write(&src, &data).unwrap();
+    fs::write(b.dir.join("root/dst.bin"), b"old contents").unwrap();
+    let c = b.client();
+    let r = c.put(&src, "dst.bin", &mut |done, _| done < 1 << 20);
+    assert!(matches!(r, Err(Error::Stopped(_))), "{r:?}");
+    drop(c);
+    // The destination still holds the old file, not a part of the new one.
+    assert_eq!(
+        fs::read(b.dir.join("root/dst.bin")).unwrap(),
+        b"old contents"
+    );
+    let c = b.client();
+    let t = put(&c, &src, "dst.bin").unwrap_or_else(|e| panic!("{e}"));
+    assert!(t.resumed_at >= 1 << 19, "resumed at {}", t.resumed_at);
+    assert_eq!(fs::read(b.dir.join("root/dst.bin")).unwrap(), data);
+    drop(c);
+
+    // The same for a fetch.
+    let back = b.dir.join("back.bin");
+    let c = b.client();
+    let r = c.get("dst.bin", &back, &mut |done, _| done < 1 << 20);
+    assert!(matches!(r, Err(Error::Stopped(_))), "{r:?}");
+    drop(c);
+    assert!(!back.exists());
+    let c = b.client();
+    let t = c
+        .get("dst.bin", &back, &mut |_, _| true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(t.resumed_at >= 1 << 19, "resumed at {}", t.resumed_at);
+    assert_eq!(fs::read(&back).unwrap(), data);
+}
+
+#[test]
+fn programs_run_with_their_output_exit_code_and_timeout() {
+    let b = bed("run", None, 1999, 0);
+    let (out, _, st) = run(
+        &b.client(),
+        "sh",
+        &["-c", "echo hi; echo err >&2; echo $COVMM_TEST; exit 3"],
+        None,
+    );
+    assert_eq!(st.unwrap(), 3);
+    assert_eq!(out, b"hi\nyes\n");
+    // Binary output full of frame delimiters comes back byte for byte.
+    let blob: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    fs::write(b.dir.join("root/blob"), &blob).unwrap();
+    let (out, _, st) = run(&b.client(), "cat", &["blob"], None);
+    assert_eq!(st.unwrap(), 0);
+    assert!(
+        out == blob,
+        "binary output differs ({} bytes came)",
+        out.len()
+    );
+    // A program that never ends is killed at its timeout, with what it
+    // left behind in the background.
+    let t = Instant::now();
+    let (out, _, st) = run(
+        &b.client(),
+        "sh",
+        &["-c", "echo started; sleep 100 & sleep 100"],
+        Some(500),
+    );
+    assert_eq!(st.unwrap(), 124);
+    assert_eq!(out, b"started\n");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the timeout took {:?}",
+        t.elapsed()
+    );
+    // A program that does not exist.
+    let (_, _, st) = run(&b.client(), "/no/such/program", &[], None);
+    assert!(
+        matches!(st, Err(Error::Agent(Failure::NotFound, _))),
+        "{st:?}"
+    );
+}
+
+#[test]
+fn the_agent_keeps_its_confinement() {
+    let b = bed("confine", Some(vec!["true".into()]), 0, 0);
+    let outside = b.dir.join("outside");
+    fs::write(&outside, b"secret").unwrap();
+    std::os::unix::fs::symlink(&b.dir, b.dir.join("root/up")).unwrap();
+    std::os::unix::fs::symlink(&outside, b.dir.join("root/link")).unwrap();
+    let src = b.dir.join("src");
+    fs::write(&src, b"x").unwrap();
+    let denied = |r: Result<covmm_com::client::Transfer, Error>| {
+        matches!(r, Err(Error::Agent(Failure::Denied, _)))
+    };
+    for dst in ["../escape", "/etc/escape", "up/escape", "a/../../escape"] {
+        assert!(
+            denied(put(&b.client(), &src, dst)),
+            "put to {dst} was not refused"
+        );
+    }
+    assert!(!b.dir.join("escape").exists());
+    let got = b.dir.join("got");
+    for from in ["link", "up/outside", "../outside", "/etc/passwd"] {
+        assert!(
+            denied(b.client().get(from, &got, &mut |_, _| true)),
+            "get of {from} was not refused"
+        );
+    }
+    assert!(!got.exists());
+    let (_, _, st) = run(&b.client(), "sh", &["-c", "true"], None);
+    assert!(
+        matches!(st, Err(Error::Agent(Failure::Denied, _))),
+        "{st:?}"
+    );
+    assert_eq!(run(&b.client(), "true", &[], None).2.unwrap(), 0);
+    // A missing host source is the host's error, before any byte moves.
+    assert!(matches!(
+        put(&b.client(), &b.dir.join("nope"), "x"),
+        Err(Error::Local(..))
+    ));
+    // A destination directory that does not exist.
+    assert!(matches!(
+        put(&b.client(), &src, "no/such/dir/x"),
+        Err(Error::Agent(Failure::NotFound, _))
+    ));
+}
+
+#[test]
+fn a_dead_agent_is_reported_not_waited_for_forever() {
+    let (host_end, _agent_end) = UnixStream::pair().unwrap();
+    let t = Instant::now();
+    let r = Client::connect(Box::new(host_end), Window::UART, Duration::from_secs(1));
+    assert!(matches!(r, Err(Error::NoAgent(1))), "{:?}", r.err());
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let _ = AtomicBool::new(false);
+}
