@@ -76,13 +76,22 @@ fn run(cli: Cli) -> Result<(), String> {
         (Some(d), _, _) => d,
         (None, Some(n), _) => find_virtio_port(&n)?,
         (None, None, Some(d)) => d,
-        (None, None, None) => return Err("give --device, --port-name or a config with \"device\"".into()),
+        (None, None, None) => {
+            return Err("give --device, --port-name or a config with \"device\"".into())
+        }
     };
     let root = match cli.root.or(config.root) {
-        Some(r) => Some(r.canonicalize().map_err(|e| format!("{}: {e}", r.display()))?),
+        Some(r) => Some(
+            r.canonicalize()
+                .map_err(|e| format!("{}: {e}", r.display()))?,
+        ),
         None => None,
     };
-    let allow = if cli.allow.is_empty() { config.allow } else { Some(cli.allow) };
+    let allow = if cli.allow.is_empty() {
+        config.allow
+    } else {
+        Some(cli.allow)
+    };
     let policy = Policy { root, allow };
     loop {
         let line = port::open_device(&device).map_err(|e| format!("{}: {e}", device.display()))?;
