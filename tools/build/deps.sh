@@ -42,6 +42,7 @@ host_pkgs=(
 	libclang-19-dev clang-19 lld-19 llvm-19
 	socat procps util-linux ca-certificates
 	qemu-guest-agent # copied into the bench's L2 for its slowest anchor
+	gcc-mingw-w64-x86-64-win32 # links covmm-agent for Windows
 )
 missing=()
 for p in "${host_pkgs[@]}"; do
@@ -59,6 +60,19 @@ if ! qemu-system-x86_64 --version 2>/dev/null | grep -Eq 'version (9|1[0-9])\.';
 	log "installing qemu-system-x86 from $qemu_suite"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		-t "$qemu_suite" qemu-system-x86 qemu-system-data >&2
+fi
+# libvirt from the same suite as QEMU: the serial channel's libvirt support
+# (covmm --features libvirt) builds against libvirt-dev and is tested against
+# libvirt's QEMU driver.
+libvirt_pkgs=(libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients pkg-config)
+missing=()
+for p in "${libvirt_pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing from $qemu_suite: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		-t "$qemu_suite" "${missing[@]}" >&2
 fi
 
 # The trixie build root: Debian's own compilers, bit for bit, so that Rust
@@ -85,9 +99,12 @@ if [ ${#missing_trixie[@]} -gt 0 ]; then
 		"${missing_trixie[@]}" >&2
 fi
 
-# rustup toolchain pieces for the debug kernel.
+# rustup toolchain pieces: rust-src for the debug kernel, the Windows target
+# for the serial channel's guest agent.
 if command -v rustup >/dev/null; then
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || rustup component add rust-src >&2
+	rustup target list --installed 2>/dev/null | grep -q '^x86_64-pc-windows-gnu$' ||
+		rustup target add x86_64-pc-windows-gnu >&2
 else
 	die "rustup is not installed; install it from rustup.rs, then rerun 'make deps'"
 fi

@@ -71,4 +71,63 @@ check_match "the qemu-guest-agent anchor answered" '^p50_us=[0-9.]+ ' "$qga"
 check_match "Reverse VMRPC meminfo was timed" '"p50_us":[0-9.]+' "$rv"
 l2_stop rv
 check "host-vmrpc unloads" host_unload
+
+# The serial channel, in a one-vCPU guest with no CoVMM module: com-dd over
+# virtio-serial and over the 16550, each next to the raw line (the same
+# number of bytes through the same port with no protocol: `head -c` in the
+# guest reads them, then answers one byte, which stops the clock), and the
+# latency of com-run of `true` (connect, session, spawn, exit status).
+COM_VPORT_BYTES=${COM_VPORT_BYTES:-$((64 << 20))}
+COM_UART_BYTES=${COM_UART_BYTES:-$((1 << 20))}
+l2_start com || fail "the serial bench guest boots"
+VPORT=$SOCKDIR/com.vport.sock
+UART=$SOCKDIR/com.uart.sock
+vdev=$(l2 com 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = org.covmm.com.0 ] && echo /dev/${p##*/}; done')
+l2 com stty -F /dev/ttyS1 raw -echo 115200
+# raw_in SOCK DEV BYTES: bytes per second host to guest with no protocol.
+raw_in() {
+	l2 com "head -c $3 $2 >/dev/null; printf x >$2" >/dev/null &
+	sleep 1
+	"$TOOLS/covmm-tb" raw-bench "$1" --bytes "$3" --direction in | sed -n 's/^bytes_per_sec=//p'
+	wait
+}
+vraw=$(raw_in "$VPORT" "$vdev" "$COM_VPORT_BYTES")
+uraw=$(raw_in "$UART" /dev/ttyS1 "$COM_UART_BYTES")
+l2 com 'covmm-agent --port-name org.covmm.com.0 --root /tmp/com >/dev/null 2>&1 & echo $! >>/tmp/covmm-bg.pids
+	covmm-agent --device /dev/ttyS1 --root /tmp/com >/dev/null 2>&1 & echo $! >>/tmp/covmm-bg.pids'
+head -c "$COM_VPORT_BYTES" /dev/urandom >/tmp/covmm-com-v.bin
+head -c "$COM_UART_BYTES" /dev/urandom >/tmp/covmm-com-u.bin
+vdd=$("$TOOLS/covmm" com-dd "$VPORT" /tmp/covmm-com-v.bin v.bin --json 2>&1)
+udd=$("$TOOLS/covmm" com-dd "$UART" /tmp/covmm-com-u.bin u.bin --uart --json 2>&1)
+check_eq "the virtio-serial copy arrived whole" "$(sha256sum </tmp/covmm-com-v.bin)" "$(l2 com 'sha256sum </tmp/com/v.bin')"
+check_eq "the 16550 copy arrived whole" "$(sha256sum </tmp/covmm-com-u.bin)" "$(l2 com 'sha256sum </tmp/com/u.bin')"
+rm -f /tmp/covmm-com-v.bin /tmp/covmm-com-u.bin
+# run_ms SOCK [ARGS]: the median of 21 com-run of `true`, in milliseconds.
+run_ms() {
+	local sock=$1 t0 t1
+	shift
+	for _ in $(seq 1 21); do
+		t0=$(date +%s%N)
+		"$TOOLS/covmm" com-run "$sock" "$@" true >/dev/null 2>&1 || echo "com-run failed" >&2
+		t1=$(date +%s%N)
+		echo $(((t1 - t0) / 1000))
+	done | sort -n | sed -n 11p | awk '{ printf "%.1f", $1 / 1000 }'
+}
+vrun=$(run_ms "$VPORT")
+urun=$(run_ms "$UART" --uart)
+echo "serial: raw $vraw / $uraw B/s; dd $vdd / $udd; run $vrun / $urun ms"
+{
+	echo "com_vport_bytes=$COM_VPORT_BYTES"
+	echo "com_uart_bytes=$COM_UART_BYTES"
+	echo "com_vport_raw_bps=$vraw"
+	echo "com_uart_raw_bps=$uraw"
+	echo "com_vport_dd_bps=$(echo "$vdd" | field bytes_per_sec | cut -d. -f1)"
+	echo "com_uart_dd_bps=$(echo "$udd" | field bytes_per_sec | cut -d. -f1)"
+	echo "com_vport_run_ms=$vrun"
+	echo "com_uart_run_ms=$urun"
+} >>"$B"
+check_match "the raw virtio-serial line was timed" '^[1-9][0-9]*$' "$vraw"
+check_match "com-dd over virtio-serial was timed" '"bytes_per_sec":[0-9.]+' "$vdd"
+check_match "com-dd over the 16550 was timed" '"bytes_per_sec":[0-9.]+' "$udd"
+l2_stop com
 cat "$B"

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make check`: every test CoVMM has, ending with "N passed, M failed".
 #
-#  1. cargo test for tools/ (the shared ABI crate included);
+#  1. cargo test for tools/ (the shared ABI crate included), the serial
+#     channel's guest agent built for Windows, and the serial channel by
+#     libvirt domain name against libvirt's QEMU driver on L0;
 #  2. the testbed on the debug kernel (lockdep, KASAN): the modules' KUnit
 #     suites, then every scenario;
 #  3. the testbed on Debian's stock kernel: every scenario.
@@ -24,6 +26,35 @@ while read -r p f; do
 done < <(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$cargo_log")
 if ! grep -q '^test result' "$cargo_log"; then
 	echo "FAIL cargo test did not run (see $cargo_log)"
+	failed=$((failed + 1))
+fi
+
+# The serial channel's guest agent must build for Windows guests too.
+log "covmm-agent for Windows (x86_64-pc-windows-gnu)"
+win_log=$COVMM_ROOT/build/agent-windows.log
+if (cd "$COVMM_ROOT/tools" && cargo build --release -p covmm-agent --target x86_64-pc-windows-gnu) >"$win_log" 2>&1 &&
+	[ -f "$COVMM_ROOT/tools/target/x86_64-pc-windows-gnu/release/covmm-agent.exe" ]; then
+	echo "PASS covmm-agent cross-compiles for Windows"
+	passed=$((passed + 1))
+else
+	echo "FAIL covmm-agent does not build for Windows (see $win_log)"
+	tail -n 20 "$win_log"
+	failed=$((failed + 1))
+fi
+
+# The serial channel by libvirt domain name, against libvirt's QEMU driver.
+log "the serial channel through libvirt (L0)"
+lv_log=$COVMM_ROOT/build/libvirt-check.log
+lv_seen=0
+while read -r line; do
+	echo "$line"
+	case $line in
+	PASS*) passed=$((passed + 1)) lv_seen=1 ;;
+	FAIL*) failed=$((failed + 1)) lv_seen=1 ;;
+	esac
+done < <("$COVMM_ROOT/tools/testbed/libvirt-check.sh" 2>"$lv_log")
+if [ "$lv_seen" = 0 ]; then
+	echo "FAIL libvirt: the check printed no results (see $lv_log)"
 	failed=$((failed + 1))
 fi
 

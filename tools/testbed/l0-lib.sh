@@ -15,7 +15,7 @@ build_static_tools() {
 	local target=x86_64-unknown-linux-gnu
 	(cd "$COVMM_ROOT/tools" &&
 		RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --target "$target" \
-			-p covmm-testbed -p covmm-guest -p covmm -p covmm-sample-user-print >&2) || die "building the static tools failed"
+			-p covmm-testbed -p covmm-guest -p covmm -p covmm-agent -p covmm-sample-user-print >&2) || die "building the static tools failed"
 	echo "$COVMM_ROOT/tools/target/$target/release"
 }
 
@@ -97,7 +97,8 @@ prepare_run_dir() {
 	pack_initramfs "$l1" "$run/l1.cpio.gz"
 	rm -rf "$l1"
 
-	# L2: busybox, the agent, the guest tool and CoVMM's guest modules, and
+	# L2: busybox, the testbed's agent, the guest tool, the serial channel's
+	# covmm-agent with its sample configuration, CoVMM's guest modules, and
 	# on the stock kernel the anchors of `make bench`: Debian's virtio-vsock
 	# modules (listed in /etc/covmm-modules, which it loads) and L0's
 	# qemu-guest-agent.
@@ -107,7 +108,8 @@ prepare_run_dir() {
 		add_debian_modules "$tree/modroot" "$release" "$l2" vmw_vsock_virtio_transport
 		add_dynamic_binary "$l2" /usr/sbin/qemu-ga
 	fi
-	cp "$tools/covmm-tb" "$tools/covmm-guest" "$l2/bin/"
+	cp "$tools/covmm-tb" "$tools/covmm-guest" "$tools/covmm-agent" "$l2/bin/"
+	cp "$COVMM_ROOT/tools/covmm-agent/agent.json" "$l2/etc/covmm-agent.json"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \
 		"$COVMM_ROOT/build/$flavor/guest-hlfs/guest_hlfs.ko" \
 		"$COVMM_ROOT/build/$flavor"/samples/*/*_guest.ko \

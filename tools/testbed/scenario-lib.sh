@@ -8,7 +8,11 @@
 #   host_load / host_unload        insmod / rmmod host-vmrpc in L1
 #   l1_slab_kb                     L1's unreclaimable slab, caches shrunk
 #   check_slab_flat DESC KB0 KB1   passes if it grew by less than 512 kB
-#   l2_start NAME [QEMU ARGS]      boot an L2 guest and wait for its agent
+#   l2_start NAME [QEMU ARGS]      boot an L2 guest and wait for its agent;
+#                                  every L2 also has a spare 16550 (ttyS1) and
+#                                  a virtio-serial port org.covmm.com.0 for
+#                                  the serial channel, behind QEMU sockets
+#                                  $SOCKDIR/NAME.uart.sock and NAME.vport.sock
 #   l2 NAME CMD...                 run CMD in the guest; prints its output,
 #                                  returns its status
 #   l2_shared NAME                 the same guest for every scenario of the boot
@@ -129,6 +133,10 @@ _l2_boot() {
 			-device virtio-serial-pci \
 			-chardev "socket,id=agent,path=$sock,server=on,wait=off" \
 			-device virtserialport,chardev=agent,name=covmm.agent \
+			-chardev "socket,id=comu,path=$SOCKDIR/$name.uart.sock,server=on,wait=off" \
+			-device isa-serial,chardev=comu \
+			-chardev "socket,id=comv,path=$SOCKDIR/$name.vport.sock,server=on,wait=off" \
+			-device virtserialport,chardev=comv,name=org.covmm.com.0 \
 			-pidfile "$pidfile" \
 			-d cpu_reset,guest_errors -D "$RUN/log/$tag-$name-qemu-debug.log" \
 			-monitor "unix:$SOCKDIR/$name.mon,server=on,wait=off" \

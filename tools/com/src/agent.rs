@@ -4,21 +4,21 @@
 //! [`Policy`].
 //!
 //! A received file is written under a hidden partial name next to its
-//! destination (`.NAME.SHA16.covmm-part`) and renamed into place only once
-//! its SHA-256 matches what the host announced, after an fsync: a reader of
-//! the destination sees the old file or the whole new one, never a part. An
-//! interrupted transfer leaves the partial file, and the next `Put` of the
-//! same file resumes at its end.
+//! destination (`.NAME.ID.covmm-part`, see [`crate::files`]) and renamed
+//! into place only once its SHA-256 matches what the host computed, after an
+//! fsync. An interrupted transfer leaves the partial file, and the next
+//! `Put` of the same version resumes at its end.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
+use crate::files;
 use crate::link::{Link, LinkError};
 use crate::msg::{self, Exit, Failure, Request, Response, Tag};
 use crate::port;
@@ -160,9 +160,9 @@ pub fn serve(link: &Link, policy: &Policy) -> LinkError {
             Ok(Request::Put {
                 path,
                 size,
-                sha256,
+                id,
                 mode,
-            }) => s.put(policy, &path, size, &sha256, mode),
+            }) => s.put(policy, &path, size, &id, mode),
             Ok(Request::Get {
                 path,
                 offset,
@@ -232,13 +232,13 @@ impl Session<'_> {
         policy: &Policy,
         path: &str,
         size: u64,
-        sha: &str,
+        id: &str,
         mode: Option<u32>,
     ) -> Outcome {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !msg::is_id(id) {
             return Err(Refusal(
                 Failure::Invalid,
-                "the checksum is no SHA-256".into(),
+                "the file version is no id".into(),
             ));
         }
         let dest = policy.resolve(path)?;
@@ -254,16 +254,18 @@ impl Session<'_> {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let part = dir.join(format!(".{name}.{}.covmm-part", &sha[..16]));
+        files::remove_stale_parts(&dir, &name, id);
+        let part = files::part_path(&dir, &name, id);
+        let cannot = |e: io::Error| Refusal::io("cannot write", &dest, &e);
         let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&part)
-            .map_err(|e| Refusal::io("cannot write", &dest, &e))?;
+            .map_err(cannot)?;
         let mut offset = file.metadata().map(|m| m.len()).unwrap_or(0);
         if offset > size {
-            file.set_len(0)
-                .map_err(|e| Refusal::io("cannot write", &part, &e))?;
+            file.set_len(0).map_err(cannot)?;
             offset = 0;
         }
         let free = port::free_space(&dir).unwrap_or(u64::MAX);
@@ -281,6 +283,7 @@ impl Session<'_> {
                 ),
             ));
         }
+        let mut hash = files::hash_prefix(&mut file, offset).map_err(cannot)?;
         if self
             .reply(&Response {
                 offset: Some(offset),
@@ -291,7 +294,7 @@ impl Session<'_> {
             return Ok(None);
         }
         let mut written = offset;
-        loop {
+        let sha = loop {
             let m = match self.recv(DATA_TIMEOUT) {
                 Ok(Some(m)) => m,
                 // The partial file stays for the next attempt.
@@ -309,14 +312,24 @@ impl Session<'_> {
                     if let Err(e) = file.write_all(bytes) {
                         // Nothing half-written stays behind a failed write.
                         let _ = fs::remove_file(&part);
-                        return Err(Refusal::io("cannot write", &dest, &e));
+                        return Err(cannot(e));
                     }
+                    hash.update(bytes);
                     written += bytes.len() as u64;
                 }
-                Some((Tag::End, _)) => break,
+                Some((Tag::End, body)) => match serde_json::from_slice::<msg::End>(body) {
+                    Ok(end) if msg::is_sha256(&end.sha256) => break end.sha256,
+                    _ => {
+                        let _ = fs::remove_file(&part);
+                        return Err(Refusal(
+                            Failure::Invalid,
+                            "an end without a checksum".into(),
+                        ));
+                    }
+                },
                 _ => {}
             }
-        }
+        };
         let finish = || -> Result<(), Refusal> {
             let io = |e: io::Error| Refusal::io("cannot finish", &dest, &e);
             if written != size {
@@ -325,13 +338,13 @@ impl Session<'_> {
                     format!("{written} bytes of {size} came"),
                 ));
             }
-            file.sync_all().map_err(io)?;
-            if msg::hex(&sha256_of(&part).map_err(io)?) != sha.to_ascii_lowercase() {
+            if msg::hex(&hash.finalize()) != sha.to_ascii_lowercase() {
                 return Err(Refusal(
                     Failure::Checksum,
                     format!("{}: checksum mismatch", dest.display()),
                 ));
             }
+            file.sync_all().map_err(io)?;
             #[cfg(unix)]
             if let Some(mode) = mode {
                 use std::os::unix::fs::PermissionsExt;
@@ -355,43 +368,46 @@ impl Session<'_> {
 
     fn get(&mut self, policy: &Policy, path: &str, offset: u64, resume: Option<&str>) -> Outcome {
         let src = policy.resolve(path)?;
-        let mut file = File::open(&src).map_err(|e| Refusal::io("cannot read", &src, &e))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| Refusal::io("cannot read", &src, &e))?;
+        let cannot = |e: io::Error| Refusal::io("cannot read", &src, &e);
+        let mut file = File::open(&src).map_err(cannot)?;
+        let meta = file.metadata().map_err(cannot)?;
         if !meta.is_file() {
             return Err(Refusal(
                 Failure::Invalid,
                 format!("{}: not a regular file", src.display()),
             ));
         }
-        let sha = sha256_of(&src).map_err(|e| Refusal::io("cannot read", &src, &e))?;
-        let size = meta.len();
-        let sha = msg::hex(&sha);
-        let same =
-            resume.is_some_and(|r| !r.is_empty() && sha.starts_with(&r.to_ascii_lowercase()));
-        let offset = if same && offset <= size { offset } else { 0 };
+        let (size, id) = (meta.len(), msg::file_id(&meta));
+        let offset = if resume == Some(id.as_str()) && offset <= size {
+            offset
+        } else {
+            0
+        };
+        let mut hash = files::hash_prefix(&mut file, offset).map_err(cannot)?;
         let head = Response {
             offset: Some(offset),
             size: Some(size),
-            sha256: Some(sha),
+            id: Some(id),
             ..Response::default()
         };
         let mut stream = || -> Result<(), Stop> {
             self.reply(&head)?;
-            file.seek(SeekFrom::Start(offset)).map_err(|_| Stop)?;
             let mut buf = vec![0u8; crate::frame::MAX_PAYLOAD];
             loop {
                 let chunk = self.link.max_message() - 1;
                 let n = file.read(&mut buf[..chunk]).map_err(|_| Stop)?;
                 if n == 0 {
-                    return self.send(Tag::End, &[]);
+                    let end = msg::End {
+                        sha256: msg::hex(&hash.clone().finalize()),
+                    };
+                    return self.send(Tag::End, &serde_json::to_vec(&end).unwrap_or_default());
                 }
+                hash.update(&buf[..n]);
                 self.send(Tag::Data, &buf[..n])?;
             }
         };
         // A read error half-way ends the stream without End: the host's
-        // checksum catches it.
+        // transfer fails and resumes.
         let _ = stream();
         Ok(None)
     }
@@ -541,18 +557,4 @@ fn kill_group(child: &mut Child) {
         return;
     }
     let _ = child.kill();
-}
-
-/// The SHA-256 of a file's contents.
-pub fn sha256_of(path: &Path) -> io::Result<[u8; 32]> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.finalize().into());
-        }
-        h.update(&buf[..n]);
-    }
 }

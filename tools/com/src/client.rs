@@ -3,25 +3,29 @@
 //! The host's side: com-dd (put), com-get (get) and com-run (run), each one
 //! session with the guest's agent.
 //!
-//! A file fetched from the guest is written as `.NAME.SHA16.covmm-part` next
-//! to its destination and renamed into place once its SHA-256 matches the
-//! agent's; the partial file of an interrupted fetch is resumed by the next
-//! one of the same file.
+//! A file fetched from the guest is written under a partial name next to its
+//! destination and renamed into place once its SHA-256 matches the agent's
+//! ([`crate::files`]); the partial file of an interrupted fetch is resumed by
+//! the next one of the same version.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::agent::sha256_of;
+use sha2::Digest;
+
+use crate::files;
 use crate::link::{Line, Link, LinkError, Window};
 use crate::msg::{self, Exit, Failure, Request, Response, Tag};
 
-/// How long the agent may take to answer a request (it hashes a whole file
-/// before it answers a Get, and after the last byte of a Put).
+/// How long the agent may take to answer a request (a resumed transfer
+/// hashes what it holds of the file first).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 /// Silence after which a waiting host checks that the agent is still there.
 const KEEPALIVE: Duration = Duration::from_secs(5);
+/// How often a running program's host looks whether the user asked to stop.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 
 /// What went wrong, for the user.
 #[derive(Debug, thiserror::Error)]
@@ -165,8 +169,7 @@ impl Client {
                 "not a regular file",
             )));
         }
-        let size = meta.len();
-        let sha = msg::hex(&sha256_of(src).map_err(local)?);
+        let (size, id) = (meta.len(), msg::file_id(&meta));
         #[cfg(unix)]
         let mode = Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
         #[cfg(not(unix))]
@@ -175,13 +178,14 @@ impl Client {
             .request(&Request::Put {
                 path: dst.into(),
                 size,
-                sha256: sha,
+                id: id.clone(),
                 mode,
             })?
             .offset
             .unwrap_or(0)
             .min(size);
-        file.seek(SeekFrom::Start(start)).map_err(local)?;
+        // What the guest holds already counts in the checksum.
+        let mut hash = files::hash_prefix(&mut file, start).map_err(local)?;
         let mut buf = vec![0u8; crate::frame::MAX_PAYLOAD];
         let mut sent = start;
         loop {
@@ -190,6 +194,7 @@ impl Client {
             if n == 0 {
                 break;
             }
+            hash.update(&buf[..n]);
             self.send(Tag::Data, &buf[..n])?;
             sent += n as u64;
             if !progress(sent, size) {
@@ -207,13 +212,18 @@ impl Client {
                 }
             }
         }
-        if sent != size {
-            return Err(local(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file shrank while it was sent",
+        let now = std::fs::metadata(src).map_err(local)?;
+        if sent != size || msg::file_id(&now) != id {
+            // No End: the agent keeps the part, and the next run, seeing a
+            // new version, starts over.
+            return Err(local(io::Error::other(
+                "the file changed while it was sent",
             )));
         }
-        self.send(Tag::End, &[])?;
+        let end = msg::End {
+            sha256: msg::hex(&hash.finalize()),
+        };
+        self.send(Tag::End, &serde_json::to_vec(&end).unwrap_or_default())?;
         self.response()?;
         Ok(self.transfer(size, start, t0))
     }
@@ -231,49 +241,43 @@ impl Client {
             .to_string_lossy()
             .into_owned();
         // An earlier, interrupted fetch of the same name: resume it if the
-        // agent's file is still the one it was fetching.
-        let earlier = find_part(&dir, &name);
-        let (have, known_sha) = match &earlier {
-            Some((p, sha16)) => (
+        // agent's file is still the version it was fetching.
+        let earlier = files::parts_of(&dir, &name).into_iter().next();
+        let (have, known) = match &earlier {
+            Some((p, id)) => (
                 fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-                Some(sha16.clone()),
+                Some(id.clone()),
             ),
             None => (0, None),
         };
         let head = self.request(&Request::Get {
             path: src.into(),
             offset: have,
-            resume: known_sha,
+            resume: known,
         })?;
-        let (size, sha) = match (head.size, head.sha256) {
-            (Some(s), Some(h)) if h.len() == 64 => (s, h),
+        let (size, id) = match (head.size, head.id) {
+            (Some(s), Some(id)) if msg::is_id(&id) => (s, id),
             _ => {
                 return Err(Error::Protocol(
-                    "a Get answer without size or checksum".into(),
+                    "a Get answer without size or version".into(),
                 ))
             }
         };
-        let mut start = head.offset.unwrap_or(0);
-        let part = dir.join(format!(".{name}.{}.covmm-part", &sha[..16]));
-        if let Some((p, _)) = earlier.filter(|(p, _)| *p != part || start == 0) {
-            // The file changed since (or the agent starts over): the old
-            // part is of no use.
-            let _ = fs::remove_file(p);
-        }
+        let start = head.offset.unwrap_or(0).min(size);
+        files::remove_stale_parts(&dir, &name, if start == 0 { "" } else { &id });
+        let part = files::part_path(&dir, &name, &id);
         let local = |e| Error::Local(part.clone(), e);
         let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .write(true)
             .truncate(false)
             .open(&part)
             .map_err(local)?;
-        if start > size {
-            start = 0;
-        }
         file.set_len(start).map_err(local)?;
-        file.seek(SeekFrom::Start(start)).map_err(local)?;
+        let mut hash = files::hash_prefix(&mut file, start).map_err(local)?;
         let mut got = start;
-        loop {
+        let sha = loop {
             let (tag, body) = self.recv(Some(ANSWER_TIMEOUT))?;
             match tag {
                 Tag::Data => {
@@ -281,48 +285,72 @@ impl Client {
                         return Err(Error::Protocol("more bytes than announced".into()));
                     }
                     file.write_all(&body).map_err(local)?;
+                    hash.update(&body);
                     got += body.len() as u64;
                     if !progress(got, size) {
                         return Err(Error::Stopped(got));
                     }
                 }
-                Tag::End => break,
+                Tag::End => match serde_json::from_slice::<msg::End>(&body) {
+                    Ok(end) if msg::is_sha256(&end.sha256) => break end.sha256,
+                    _ => return Err(Error::Protocol("an end without a checksum".into())),
+                },
                 _ => {}
             }
-        }
-        file.sync_all().map_err(local)?;
-        drop(file);
-        if got != size || msg::hex(&sha256_of(&part).map_err(local)?) != sha {
+        };
+        if got != size || msg::hex(&hash.finalize()) != sha.to_ascii_lowercase() {
+            drop(file);
             let _ = fs::remove_file(&part);
             return Err(Error::Checksum(dst.to_path_buf()));
         }
+        file.sync_all().map_err(local)?;
+        drop(file);
         fs::rename(&part, dst).map_err(|e| Error::Local(dst.to_path_buf(), e))?;
         Ok(self.transfer(size, start, t0))
     }
 
     /// com-run: runs a program in the guest; its output is written to
-    /// `stdout` and `stderr` as it arrives.
+    /// `stdout` and `stderr` as it arrives. Once `cancel` says true the
+    /// agent is asked to kill the program; its exit still comes back.
     pub fn run(
         &self,
         req: &Request,
         stdout: &mut dyn Write,
         stderr: &mut dyn Write,
+        cancel: &dyn Fn() -> bool,
     ) -> Result<Exit, Error> {
         if !matches!(req, Request::Run { .. }) {
             return Err(Error::Protocol("run takes a Run request".into()));
         }
         self.request(req)?;
+        let mut cancelled = false;
+        let mut quiet_since = Instant::now();
         loop {
-            let (tag, body) = self.recv(None)?;
+            if !cancelled && cancel() {
+                cancelled = true;
+                self.cancel()?;
+            }
+            let Some((_, m)) = self.link.recv(CANCEL_POLL)? else {
+                if quiet_since.elapsed() >= KEEPALIVE {
+                    // A message the agent ignores; its acknowledgement is
+                    // the point.
+                    self.send(Tag::Data, &[])?;
+                    quiet_since = Instant::now();
+                }
+                continue;
+            };
+            quiet_since = Instant::now();
+            let (tag, body) = msg::decode(&m)
+                .ok_or_else(|| Error::Protocol(format!("unknown message {:?}", m.first())))?;
             match tag {
                 Tag::Stdout => {
-                    let _ = stdout.write_all(&body).and_then(|()| stdout.flush());
+                    let _ = stdout.write_all(body).and_then(|()| stdout.flush());
                 }
                 Tag::Stderr => {
-                    let _ = stderr.write_all(&body).and_then(|()| stderr.flush());
+                    let _ = stderr.write_all(body).and_then(|()| stderr.flush());
                 }
                 Tag::Exit => {
-                    return serde_json::from_slice(&body)
+                    return serde_json::from_slice(body)
                         .map_err(|e| Error::Protocol(e.to_string()));
                 }
                 _ => {}
@@ -339,16 +367,4 @@ impl Client {
     pub fn stats(&self) -> crate::link::LinkStats {
         self.link.stats()
     }
-}
-
-/// The partial file an interrupted fetch of `name` left in `dir`, with the
-/// checksum prefix in its name.
-fn find_part(dir: &Path, name: &str) -> Option<(PathBuf, String)> {
-    let prefix = format!(".{name}.");
-    fs::read_dir(dir).ok()?.flatten().find_map(|e| {
-        let f = e.file_name().into_string().ok()?;
-        let sha16 = f.strip_prefix(&prefix)?.strip_suffix(".covmm-part")?;
-        (sha16.len() == 16 && sha16.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| (e.path(), sha16.to_string()))
-    })
 }

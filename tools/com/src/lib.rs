@@ -11,12 +11,14 @@
 //!   zero byte after line noise;
 //! - [`link`]: a reliable, windowed, session-bound message stream;
 //! - [`msg`]: the messages (JSON requests and responses, raw bytes);
+//! - [`files`]: files in transit, under partial names until checked;
 //! - [`agent`] and [`client`]: the guest's service and the host's commands.
 //!
 //! The protocol is described in Documentation/serial-channel.md.
 
 pub mod agent;
 pub mod client;
+pub mod files;
 pub mod frame;
 pub mod link;
 pub mod msg;

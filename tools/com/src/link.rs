@@ -210,7 +210,9 @@ struct Tx {
     /// Ranges sent again, and when: losing one of them again means the
     /// line is worse than the frame size allows.
     resent: Vec<(u32, u32, Instant)>,
+    /// The smoothed round trip and its variation (RFC 6298).
     srtt: Option<Duration>,
+    rttvar: Duration,
     last_probe: Instant,
     retransmits: u64,
 }
@@ -286,6 +288,7 @@ impl Tx {
             backoff: None,
             resent: Vec::new(),
             srtt: None,
+            rttvar: Duration::ZERO,
             last_probe: Instant::now(),
             retransmits: 0,
         }
@@ -299,11 +302,30 @@ impl Tx {
         self.buf.len() - self.in_flight() as usize
     }
 
+    /// The retransmission timeout: the smoothed round trip plus four times
+    /// its variation, so that a guest whose CPU is busy elsewhere for a
+    /// while does not look like a line that lost everything.
     fn rto(&self) -> Duration {
         self.backoff.unwrap_or_else(|| {
-            self.srtt
-                .map_or(Duration::from_secs(1), |s| (s * 4).clamp(MIN_RTO, MAX_RTO))
+            self.srtt.map_or(Duration::from_secs(1), |s| {
+                (s + self.rttvar * 4).clamp(MIN_RTO, MAX_RTO)
+            })
         })
+    }
+
+    /// Takes one round-trip sample (RFC 6298's estimator).
+    fn sample_rtt(&mut self, r: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                let diff = s.abs_diff(r);
+                self.rttvar = (self.rttvar * 3 + diff) / 4;
+                self.srtt = Some((s * 7 + r) / 8);
+            }
+        }
     }
 
     /// The bytes at `from` (an offset in flight or unsent), at most `len`.
@@ -557,7 +579,7 @@ impl State {
             if let Some((_, end, at)) = tx.timed {
                 if !before(ack, end) {
                     let sample = now - at;
-                    tx.srtt = Some(tx.srtt.map_or(sample, |s| (s * 7 + sample) / 8));
+                    tx.sample_rtt(sample);
                     tx.timed = None;
                 }
             }
@@ -776,8 +798,13 @@ impl Shared {
             }
             match line.read(&mut buf) {
                 // A virtio-serial port reads end-of-file while no host is
-                // attached; the agent waits for the next one.
-                Ok(0) if self.agent => thread::sleep(READ_POLL),
+                // attached; the agent waits for the next one. (A COM port
+                // reads nothing when its read timeout passes: no wait.)
+                Ok(0) if self.agent => {
+                    if cfg!(unix) {
+                        thread::sleep(READ_POLL);
+                    }
+                }
                 Ok(0) => return self.kill(LinkError::Closed),
                 Ok(n) => {
                     let mut out = Vec::new();

@@ -65,22 +65,28 @@ pub fn decode(msg: &[u8]) -> Option<(Tag, &[u8])> {
 }
 
 /// What the host asks of the agent; one per session.
+///
+/// A file in transit is named by an `id` that stands for its version (its
+/// size and modification time, [`file_id`]), so that an interrupted transfer
+/// resumes only onto the same version. Its SHA-256 is computed while it
+/// streams and comes in the [`End`] message; the receiver checks it over the
+/// whole file before the file takes its name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
-    /// Receive a file of `size` bytes whose SHA-256 is `sha256` (hex) into
-    /// `path`. The agent answers with the offset to send from: the length
-    /// of what an interrupted transfer of the same file left.
+    /// Receive a file of `size` bytes, version `id`, into `path`. The agent
+    /// answers with the offset to send from: what an interrupted transfer
+    /// of the same version left.
     Put {
         path: String,
         size: u64,
-        sha256: String,
+        id: String,
         mode: Option<u32>,
     },
-    /// Send file `path`, from byte `offset` if the file's SHA-256 begins
-    /// with `resume` (the host holds that much of it from an interrupted
-    /// fetch), else from the start. The agent answers with its size, its
-    /// SHA-256 and the offset it sends from.
+    /// Send file `path`, from byte `offset` if its version is still
+    /// `resume` (the host holds that much of it from an interrupted fetch),
+    /// else from the start. The agent answers with its size, version and
+    /// the offset it sends from.
     Get {
         path: String,
         offset: u64,
@@ -94,6 +100,44 @@ pub enum Request {
         cwd: Option<String>,
         timeout_ms: Option<u64>,
     },
+}
+
+/// The body of an [`Tag::End`] message: the whole file's checksum.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct End {
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+/// Length of a file version id: 16 hex digits.
+pub const ID_LEN: usize = 16;
+
+/// A file's version as [`Request`] names it: its size and modification time
+/// hashed, in [`ID_LEN`] hex digits.
+pub fn file_id(meta: &std::fs::Metadata) -> String {
+    use sha2::{Digest, Sha256};
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let h = Sha256::digest(format!("{}:{mtime}", meta.len()));
+    hex(&h)[..ID_LEN].to_string()
+}
+
+/// Whether `s` has the form of a version id (it also names partial files).
+pub fn is_id(s: &str) -> bool {
+    s.len() == ID_LEN && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether `s` has the form of a SHA-256 in hex.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The hidden name a file takes while it arrives, next to its destination.
+pub fn part_name(name: &str, id: &str) -> String {
+    format!(".{name}.{id}.covmm-part")
 }
 
 /// Why the agent refused or failed a request: an errno-like kind the host
@@ -117,11 +161,11 @@ pub struct Response {
     /// Set when the request failed.
     pub failure: Option<Failure>,
     pub message: Option<String>,
-    /// Put: where to resume. Get: unused.
+    /// Put and Get: where the bytes start.
     pub offset: Option<u64>,
-    /// Get: the file's size and SHA-256.
+    /// Get: the file's size and version.
     pub size: Option<u64>,
-    pub sha256: Option<String>,
+    pub id: Option<String>,
 }
 
 impl Response {

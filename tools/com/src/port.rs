@@ -8,10 +8,16 @@
 //!   mode at 115,200 baud, 8N1, no flow control. Devices that are no
 //!   terminal (virtio-serial ports) are used as they are.
 //! - A unix socket: QEMU's `-chardev socket,server=on` for the port.
+//! - With the `libvirt` feature, a libvirt domain's console or channel,
+//!   through `virDomainOpenConsole` / `virDomainOpenChannel` (the API the
+//!   papers' virsh commands used), bridged to a socket pair.
+//!
+//! It also catches Ctrl-C for the host's commands ([`catch_interrupts`]).
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::link::Line;
@@ -43,14 +49,148 @@ pub fn open_socket(path: &Path) -> io::Result<Box<dyn Line>> {
     Ok(Box::new(std::os::unix::net::UnixStream::connect(path)?))
 }
 
-/// Opens a serial device for reading and writing, in raw mode.
-pub fn open_device(path: &Path) -> io::Result<Box<dyn Line>> {
+/// Opens a serial device for reading and writing, in raw mode. With
+/// `exclusive`, another process holding it the same way makes this fail
+/// with `WouldBlock`: a line carries one command at a time.
+pub fn open_device(path: &Path, exclusive: bool) -> io::Result<Box<dyn Line>> {
+    // COM10 and above open only by their device path.
+    #[cfg(windows)]
+    let path = &match path.to_str() {
+        Some(n) if n.starts_with("COM") && n[3..].bytes().all(|b| b.is_ascii_digit()) => {
+            std::path::PathBuf::from(format!(r"\\.\{n}"))
+        }
+        _ => path.to_path_buf(),
+    };
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)?;
+    if exclusive {
+        sys::lock(&file)?;
+    }
     sys::make_raw(&file)?;
     Ok(Box::new(file))
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on SIGINT and SIGTERM (Ctrl-C, Ctrl-Break) only set the flag
+/// [`interrupted`] reads, so that a command can end its session cleanly:
+/// stop a transfer where it can resume, or cancel the guest's program.
+pub fn catch_interrupts() {
+    sys::catch_interrupts();
+}
+
+/// Whether the user asked to stop since [`catch_interrupts`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// The console (`serial1`, `console1`: an alias of a serial or console
+/// device) or the named channel (`org.covmm.com.0`: a virtio-serial port)
+/// of libvirt domain `domain`, as a line. `uri` picks the libvirt
+/// connection, as `virsh -c` does.
+#[cfg(all(unix, feature = "libvirt"))]
+pub fn open_libvirt(
+    uri: Option<&str>,
+    domain: &str,
+    device: LibvirtDevice<'_>,
+) -> io::Result<Box<dyn Line>> {
+    libvirt::open(uri, domain, device)
+}
+
+/// Which of a libvirt domain's character devices to open.
+#[derive(Clone, Copy, Debug)]
+pub enum LibvirtDevice<'a> {
+    /// A serial or console device by alias; `None`: the first console.
+    Console(Option<&'a str>),
+    /// A channel by its target name.
+    Channel(&'a str),
+}
+
+#[cfg(all(unix, feature = "libvirt"))]
+mod libvirt {
+    use std::io::{self, Read, Write};
+    use std::net::Shutdown;
+    use std::os::unix::net::UnixStream;
+
+    use virt::connect::Connect;
+    use virt::domain::Domain;
+    use virt::stream::Stream;
+
+    use super::LibvirtDevice;
+    use crate::link::Line;
+
+    /// virDomainOpenConsole's VIR_DOMAIN_CONSOLE_SAFE: refuse a console
+    /// someone else (a `virsh console`, another command) holds.
+    const CONSOLE_SAFE: u32 = 1 << 1;
+
+    /// A stream handed to one of the two bridge threads.
+    struct Bridged(Stream);
+
+    // SAFETY: libvirt's objects are reference-counted and its API may be
+    // called from any thread (virStreamSend and virStreamRecv from two
+    // threads at once included: the remote driver passes its socket between
+    // waiting threads). The crate withholds Send only for the event callback
+    // a Stream may carry, and these streams never register one.
+    unsafe impl Send for Bridged {}
+
+    fn other(e: virt::error::Error) -> io::Error {
+        io::Error::other(e.to_string())
+    }
+
+    pub fn open(
+        uri: Option<&str>,
+        domain: &str,
+        device: LibvirtDevice<'_>,
+    ) -> io::Result<Box<dyn Line>> {
+        let conn = Connect::open(uri).map_err(other)?;
+        let dom = Domain::lookup_by_name(&conn, domain).map_err(other)?;
+        let stream = Stream::new(&conn, 0).map_err(other)?;
+        match device {
+            LibvirtDevice::Console(alias) => dom.open_console(alias, &stream, CONSOLE_SAFE),
+            LibvirtDevice::Channel(name) => dom.open_channel(Some(name), &stream, 0),
+        }
+        .map_err(other)?;
+        let (ours, theirs) = UnixStream::pair()?;
+        let (rx, mut rx_sock) = (Bridged(stream.clone()), theirs.try_clone()?);
+        std::thread::Builder::new()
+            .name("libvirt-rx".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = rx.0.recv(&mut buf) {
+                    if n == 0 || rx_sock.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                // The guest side ended: the link reads end-of-file.
+                let _ = rx_sock.shutdown(Shutdown::Both);
+            })?;
+        let (tx, mut tx_sock, keep) = (Bridged(stream), theirs, (conn, dom));
+        std::thread::Builder::new()
+            .name("libvirt-tx".into())
+            .spawn(move || {
+                let _keep = keep;
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = tx_sock.read(&mut buf) {
+                    if n == 0 || send_all(&tx.0, &buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                // The link is gone: end the console session, which also ends
+                // the receiving thread's wait.
+                let _ = tx.0.abort();
+            })?;
+        Ok(Box::new(ours))
+    }
+
+    fn send_all(stream: &Stream, mut bytes: &[u8]) -> Result<(), virt::error::Error> {
+        while !bytes.is_empty() {
+            let n = stream.send(bytes)?;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
 }
 
 #[cfg(unix)]
@@ -61,6 +201,55 @@ mod sys {
 
     /// Raw mode, 115,200 baud, 8N1, no flow control; a device that is no
     /// terminal is left as it is.
+    ///
+    /// Linux: through the kernel's own termios2 ioctls, which set any baud
+    /// rate and need no C library speed functions (the libc crate binds
+    /// those to versioned symbols that a static glibc lacks, and the
+    /// testbed's guests run static binaries).
+    #[cfg(target_os = "linux")]
+    pub fn make_raw(file: &File) -> io::Result<()> {
+        let fd = file.as_raw_fd();
+        // SAFETY: termios2 is plain data; all-zero is a valid value that
+        // TCGETS2 overwrites.
+        let mut t: libc::termios2 = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open for the life of `file`; TCGETS2 writes one
+        // termios2 to the pointer, which points to one.
+        if unsafe { libc::ioctl(fd, libc::TCGETS2, &mut t) } != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOTTY) | Some(libc::EINVAL) => Ok(()),
+                _ => Err(e),
+            };
+        }
+        // What cfmakeraw() does, then the line settings.
+        t.c_iflag &= !(libc::IGNBRK
+            | libc::BRKINT
+            | libc::PARMRK
+            | libc::ISTRIP
+            | libc::INLCR
+            | libc::IGNCR
+            | libc::ICRNL
+            | libc::IXON
+            | libc::IXOFF
+            | libc::IXANY);
+        t.c_oflag &= !libc::OPOST;
+        t.c_lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON | libc::ISIG | libc::IEXTEN);
+        t.c_cflag &= !(libc::CSIZE | libc::PARENB | libc::CSTOPB | libc::CRTSCTS | libc::CBAUD);
+        t.c_cflag |= libc::CS8 | libc::CLOCAL | libc::CREAD | libc::BOTHER;
+        t.c_ispeed = 115_200;
+        t.c_ospeed = 115_200;
+        t.c_cc[libc::VMIN] = 1;
+        t.c_cc[libc::VTIME] = 0;
+        // SAFETY: `fd` is open; TCSETS2 reads one termios2 from the pointer.
+        if unsafe { libc::ioctl(fd, libc::TCSETS2, &t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Raw mode, 115,200 baud, 8N1, no flow control; a device that is no
+    /// terminal is left as it is.
+    #[cfg(not(target_os = "linux"))]
     pub fn make_raw(file: &File) -> io::Result<()> {
         let fd = file.as_raw_fd();
         // SAFETY: termios is plain data; all-zero is a valid value that
@@ -108,6 +297,28 @@ mod sys {
         }
     }
 
+    /// An exclusive advisory lock on an open device, without waiting.
+    pub fn lock(file: &File) -> io::Result<()> {
+        // SAFETY: flock() on an open descriptor has no memory effects.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    extern "C" fn on_interrupt(_: libc::c_int) {
+        super::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn catch_interrupts() {
+        let handler = on_interrupt as extern "C" fn(libc::c_int);
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: the handler only stores to an atomic, which is
+            // async-signal-safe.
+            unsafe { libc::signal(sig, handler as libc::sighandler_t) };
+        }
+    }
+
     /// Bytes free to an unprivileged writer on the filesystem holding `dir`.
     pub fn free_space(dir: &std::path::Path) -> io::Result<u64> {
         use std::os::unix::ffi::OsStrExt;
@@ -136,6 +347,15 @@ mod sys {
         GetCommState, SetCommState, SetCommTimeouts, COMMTIMEOUTS, DCB, NOPARITY, ONESTOPBIT,
     };
     use windows_sys::Win32::Storage::FileSystem::GetDiskFreeSpaceExW;
+
+    /// Another process holding the port already makes opening it fail
+    /// (COM ports are opened exclusively).
+    pub fn lock(_file: &File) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The agent, the only side on Windows, has nothing to stop cleanly.
+    pub fn catch_interrupts() {}
 
     /// A COM port's reads return by themselves (see [`make_raw`]), so
     /// there is nothing to wait for here.

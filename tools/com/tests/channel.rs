@@ -150,6 +150,7 @@ fn run(
         },
         &mut out,
         &mut err,
+        &|| false,
     );
     (out, err, r.map(|e| e.status()))
 }

@@ -64,6 +64,21 @@ fn find_virtio_port(name: &str) -> Result<PathBuf, String> {
     Err(format!("no virtio-serial port is named {name}"))
 }
 
+/// The directory a confined agent keeps to, made (for its owner alone) on
+/// the agent's first start.
+fn confinement_dir(dir: &std::path::Path) -> Result<PathBuf, String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", dir.display());
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        }
+    }
+    dir.canonicalize().map_err(fail)
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let config: Config = match &cli.config {
         Some(p) => {
@@ -81,10 +96,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     };
     let root = match cli.root.or(config.root) {
-        Some(r) => Some(
-            r.canonicalize()
-                .map_err(|e| format!("{}: {e}", r.display()))?,
-        ),
+        Some(r) => Some(confinement_dir(&r)?),
         None => None,
     };
     let allow = if cli.allow.is_empty() {
@@ -94,7 +106,8 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let policy = Policy { root, allow };
     loop {
-        let line = port::open_device(&device).map_err(|e| format!("{}: {e}", device.display()))?;
+        let line =
+            port::open_device(&device, true).map_err(|e| format!("{}: {e}", device.display()))?;
         let link = Link::serve(line).map_err(|e| e.to_string())?;
         let why = agent::serve(&link, &policy);
         eprintln!("covmm-agent: {}: {why}; opening it again", device.display());

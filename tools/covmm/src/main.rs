@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `covmm`: ask a running guest kernel, from the host, through Reverse VMRPC.
+//! `covmm`: ask a running guest kernel, from the host, through Reverse VMRPC;
+//! or, for a guest without CoVMM's modules, copy files and run programs
+//! through its serial port (`com-dd`, `com-get`, `com-run`, in [`com`]).
 //!
 //! VMs are named by their VMM's pid, as in `/proc/covmm/<pid>/`. The user
 //! acts with the rights of the VMs they own. Every command prints a table,
 //! or JSON with `--json`.
 
+mod com;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use covmm::host::{Error, Host};
@@ -94,6 +99,54 @@ enum Command {
         /// Clients calling at once.
         #[arg(long, default_value_t = 1)]
         clients: usize,
+    },
+    /// Copy a host file into a guest through its serial port (the guest runs
+    /// covmm-agent; no network, no CoVMM module).
+    ComDd {
+        /// The guest's port: QEMU's chardev socket or pty, or a libvirt
+        /// domain.
+        target: String,
+        /// The host file.
+        src: PathBuf,
+        /// Where it goes in the guest.
+        dst: String,
+        #[command(flatten)]
+        line: com::LineArgs,
+    },
+    /// Copy a guest file to the host through the guest's serial port.
+    ComGet {
+        /// The guest's port: QEMU's chardev socket or pty, or a libvirt
+        /// domain.
+        target: String,
+        /// The guest file.
+        src: String,
+        /// Where it goes on the host.
+        dst: PathBuf,
+        #[command(flatten)]
+        line: com::LineArgs,
+    },
+    /// Run a program in the guest through its serial port; its output comes
+    /// back as it is written, and its exit status is ours.
+    ComRun {
+        /// The guest's port: QEMU's chardev socket or pty, or a libvirt
+        /// domain.
+        target: String,
+        /// An environment variable for the program (repeat for each).
+        #[arg(long = "env", value_name = "NAME=VALUE", value_parser = com::parse_env)]
+        env: Vec<(String, String)>,
+        /// The program's working directory in the guest.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Kill the program after this many seconds (status 124).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        #[command(flatten)]
+        line: com::LineArgs,
+        /// The program (a name on the guest's PATH, or a path).
+        program: String,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -197,6 +250,46 @@ fn bench(vm: i32, service: &str, count: usize, clients: usize) -> Result<BenchRe
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         calls_per_sec: all.len() as f64 / elapsed,
+    })
+}
+
+/// The serial-channel commands, which need no host module; `None` for the
+/// others.
+fn run_com(cli: &Cli) -> Option<Result<u8, com::Error>> {
+    Some(match &cli.command {
+        Command::ComDd {
+            target,
+            src,
+            dst,
+            line,
+        } => com::dd(target, src, dst, line, cli.json).map(|()| 0),
+        Command::ComGet {
+            target,
+            src,
+            dst,
+            line,
+        } => com::get(target, src, dst, line, cli.json).map(|()| 0),
+        Command::ComRun {
+            target,
+            env,
+            cwd,
+            timeout,
+            line,
+            program,
+            args,
+        } => com::run(
+            target,
+            com::RunArgs {
+                program: program.clone(),
+                args: args.clone(),
+                env: env.clone(),
+                cwd: cwd.clone(),
+                timeout: timeout.map(|s| Duration::from_secs_f64(s.max(0.001))),
+            },
+            line,
+            cli.json,
+        ),
+        _ => return None,
     })
 }
 
@@ -320,6 +413,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("VM {vm}: calls wait {ms} ms for the guest");
             }
         }
+        Command::ComDd { .. } | Command::ComGet { .. } | Command::ComRun { .. } => {
+            unreachable!("run_com() handles the serial commands")
+        }
         Command::Bench {
             vm,
             service,
@@ -341,7 +437,16 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    match run_com(&cli) {
+        Some(Ok(status)) => return ExitCode::from(status),
+        Some(Err(e)) => {
+            eprintln!("covmm: {e}");
+            return ExitCode::from(e.status());
+        }
+        None => {}
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("covmm: {msg}");

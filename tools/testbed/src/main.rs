@@ -14,6 +14,7 @@ mod client;
 mod frame;
 mod probe;
 mod qga;
+mod serial;
 mod tsc;
 mod vsock;
 
@@ -93,6 +94,35 @@ enum Command {
         #[arg(long, default_value = "/dev/covmm")]
         device: PathBuf,
     },
+    /// In L1: a noisy line in front of QEMU's socket for a guest's serial
+    /// port, for `covmm com-*` tests: serves LISTEN, corrupting bytes.
+    ComProxy {
+        /// The socket host commands connect to.
+        listen: PathBuf,
+        /// QEMU's chardev socket for the port.
+        qemu: PathBuf,
+        /// XOR one byte in this many, both ways (0: none).
+        #[arg(long, default_value_t = 0)]
+        flip_every: u64,
+        /// Lose --drop-len bytes in this many, host to guest (0: none).
+        #[arg(long, default_value_t = 0)]
+        drop_every: u64,
+        #[arg(long, default_value_t = 40)]
+        drop_len: u64,
+    },
+    /// In L1: bytes per second through a guest's serial port with no
+    /// protocol (the guest runs `cat`/`head` on it), the anchor of the
+    /// serial channel's benchmark.
+    RawBench {
+        /// QEMU's chardev socket for the port.
+        sock: PathBuf,
+        /// Bytes to move.
+        #[arg(long)]
+        bytes: u64,
+        /// Which way.
+        #[arg(long, value_enum)]
+        direction: serial::Direction,
+    },
     /// Wait until a guest's agent answers.
     Wait {
         /// QEMU's unix socket for the guest's agent port.
@@ -159,6 +189,40 @@ fn main() {
             print_latencies("vsock-bench", vsock::bench(cid, port, count))
         }
         Command::QgaBench { sock, count } => print_latencies("qga-bench", qga::bench(&sock, count)),
+        Command::ComProxy {
+            listen,
+            qemu,
+            flip_every,
+            drop_every,
+            drop_len,
+        } => {
+            let damage = serial::Damage {
+                flip_every,
+                drop_every,
+                drop_len,
+            };
+            match serial::serve(&listen, &qemu, damage) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("covmm-tb com-proxy: {e}");
+                    1
+                }
+            }
+        }
+        Command::RawBench {
+            sock,
+            bytes,
+            direction,
+        } => match serial::raw_bench(&sock, bytes, direction) {
+            Ok(rate) => {
+                println!("bytes_per_sec={rate:.0}");
+                0
+            }
+            Err(e) => {
+                eprintln!("covmm-tb raw-bench: {e}");
+                1
+            }
+        },
         Command::TscKhz => {
             println!("{}", tsc::khz());
             0
