@@ -78,7 +78,7 @@ check "host-vmrpc unloads" host_unload
 # guest reads them, then answers one byte, which stops the clock), and the
 # latency of com-run of `true` (connect, session, spawn, exit status).
 COM_VPORT_BYTES=${COM_VPORT_BYTES:-$((64 << 20))}
-COM_UART_BYTES=${COM_UART_BYTES:-$((1 << 20))}
+COM_UART_BYTES=${COM_UART_BYTES:-$((64 << 10))}
 l2_start com || fail "the serial bench guest boots"
 VPORT=$SOCKDIR/com.vport.sock
 UART=$SOCKDIR/com.uart.sock
