@@ -79,7 +79,7 @@ check "host-vmrpc unloads" host_unload
 # latency of com-run of `true` (connect, session, spawn, exit status).
 COM_VPORT_BYTES=${COM_VPORT_BYTES:-$((64 << 20))}
 COM_UART_BYTES=${COM_UART_BYTES:-$((64 << 10))}
-l2_start com || fail "the serial bench guest boots"
+L2_COM=1 l2_start com || fail "the serial bench guest boots"
 VPORT=$SOCKDIR/com.vport.sock
 UART=$SOCKDIR/com.uart.sock
 vdev=$(l2 com 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = org.covmm.com.0 ] && echo /dev/${p##*/}; done')

@@ -183,6 +183,8 @@ summarize_run() {
 	local run=$1 flavor=$2
 	touch "$run/results"
 	if ! grep -q '^DONE' "$run/results"; then
+		# What the unfinished scenario had recorded.
+		cat "$run/results.scenario" >>"$run/results" 2>/dev/null
 		echo "FAIL testbed: the L1 runner did not finish (see $run/l1-console.log)" >>"$run/results"
 	fi
 	if grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null; then
