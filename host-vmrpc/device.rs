@@ -9,6 +9,16 @@
 //! - `HOST_IOC_RV_CALL` calls a guest service (`rvmrpc.rs` lists its errors);
 //! - `HOST_IOC_RV_SET_TIMEOUT` and `HOST_IOC_RV_STATS`.
 //!
+//! The guest I/O request monitor (`iomon.rs`), for the same owners:
+//! - `HOST_IOC_IOMON_SET` turns it on (registering a VM that never made a
+//!   CoVMM call, found among the VMM's open files; `ENOENT` if it has none)
+//!   or off; a refused filter gets `EINVAL`, `ERANGE` or `E2BIG`;
+//! - `HOST_IOC_IOMON_READ` takes records from the trace ring (blocking
+//!   unless `IOMON_READ_NONBLOCK` or `O_NONBLOCK`);
+//! - `HOST_IOC_IOMON_STATS` copies the aggregates.
+//!
+//! Both fail with `ENODATA` for a VM that was never monitored.
+//!
 //! And VMRPC servers in host user space (`userserver.rs`), one per open
 //! file:
 //! - `HOST_IOC_SERVER_REGISTER` makes the file a server for the guests of one
@@ -40,6 +50,7 @@ use zerocopy::{FromBytes, IntoBytes};
 use kernel::alloc::KVVec;
 
 use crate::abi;
+use crate::abi::iomon as io;
 use crate::kvm::{self, OwnedProcess};
 use crate::rvmrpc::Status;
 use crate::server::{Dispatch, Server};
@@ -268,6 +279,88 @@ impl HostDevice {
         Ok(0)
     }
 
+    /// The VM of VMM `pid` as the I/O monitor sees it: known to CoVMM, and
+    /// owned by the caller.
+    fn monitored_vm(pid: i32) -> Result<Arc<Vm>> {
+        let owner = OwnedProcess::find(pid)?;
+        kvm::host()?.vms.find_of_process(&owner, pid).ok_or(ENODATA)
+    }
+
+    fn iomon_set(arg: usize) -> Result<isize> {
+        let (req, _) = read_arg::<io::HostIomonSet>(arg)?;
+        if req.pad != 0 || req.enable > 1 || req.ring > io::IOMON_RING_MAX {
+            return Err(EINVAL);
+        }
+        let owner = OwnedProcess::find(req.vm_pid)?;
+        let host = kvm::host()?;
+        if req.enable == 1 {
+            req.filter.validate().map_err(crate::proc::filter_error)?;
+            let vm = host.vms.vm_of_process(&owner)?;
+            host.iomon.start(&vm, req.filter, req.ring)?;
+        } else if let Some(vm) = host.vms.find_of_process(&owner, req.vm_pid) {
+            host.iomon.stop(&vm);
+        }
+        Ok(0)
+    }
+
+    fn iomon_read(file: &File, arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<io::HostIomonRead>(arg)?;
+        if req.flags & !io::IOMON_READ_NONBLOCK != 0
+            || req.pad != 0
+            || req.capacity == 0
+            || req.capacity > io::IOMON_READ_MAX
+        {
+            return Err(EINVAL);
+        }
+        let cap = Self::monitored_vm(req.vm_pid)?
+            .iomon_session()
+            .ok_or(ENODATA)?;
+        let nonblock = req.flags & io::IOMON_READ_NONBLOCK != 0
+            || file.flags() & kernel::fs::file::flags::O_NONBLOCK != 0;
+        let mut records =
+            KVVec::from_elem(io::IoRecord::default(), req.capacity as usize, GFP_KERNEL)?;
+        let batch = cap.read(&mut records, nonblock)?;
+        let taken = &records[..batch.count];
+        UserSlice::new(UserPtr::from_addr(req.records as usize), taken.as_bytes().len())
+            .writer()
+            .write_slice(taken.as_bytes())?;
+        req.count = batch.count as u32;
+        req.dropped = batch.dropped;
+        req.eof = batch.eof.into();
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
+    fn iomon_stats(arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<io::HostIomonStats>(arg)?;
+        if req.flags != 0 {
+            return Err(EINVAL);
+        }
+        let vm = Self::monitored_vm(req.vm_pid)?;
+        let snap = vm.iomon_session().ok_or(ENODATA)?.snapshot()?;
+        let entries = &snap.entries[..snap.entries.len().min(req.entries_cap as usize)];
+        UserSlice::new(UserPtr::from_addr(req.entries as usize), entries.as_bytes().len())
+            .writer()
+            .write_slice(entries.as_bytes())?;
+        let vcpus = &snap.vcpus[..snap.vcpus.len().min(req.vcpus_cap as usize)];
+        UserSlice::new(UserPtr::from_addr(req.vcpus as usize), vcpus.as_bytes().len())
+            .writer()
+            .write_slice(vcpus.as_bytes())?;
+        let kvm = vm.kvm().exit_counts();
+        req.entries_count = snap.entries.len() as u32;
+        req.vcpus_count = snap.vcpus.len() as u32;
+        req.enabled = snap.enabled.into();
+        req.ring = snap.ring;
+        req.elapsed_ns = snap.elapsed_ns;
+        req.totals = snap.totals;
+        req.kvm_exits = kvm.exits;
+        req.kvm_io_exits = kvm.io_exits;
+        req.kvm_mmio_exits = kvm.mmio_exits;
+        req.filter = snap.filter;
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
     fn reply(&self, arg: usize) -> Result<isize> {
         let (req, _) = read_arg::<abi::HostReply>(arg)?;
         self.queue()?.reply(req.call_id, req.result)?;
@@ -300,6 +393,9 @@ impl MiscDevice for HostDevice {
             abi::HOST_IOC_RV_CALL => Self::rv_call(arg),
             abi::HOST_IOC_RV_SET_TIMEOUT => Self::rv_set_timeout(arg),
             abi::HOST_IOC_RV_STATS => Self::rv_stats(arg),
+            io::HOST_IOC_IOMON_SET => Self::iomon_set(arg),
+            io::HOST_IOC_IOMON_READ => Self::iomon_read(file, arg),
+            io::HOST_IOC_IOMON_STATS => Self::iomon_stats(arg),
             _ => Err(ENOTTY),
         }
     }

@@ -52,6 +52,10 @@ use kernel::{
     workqueue::Queue,
 };
 
+#[path = "kvm_io.rs"]
+mod io;
+pub(crate) use io::{monotonic_ns, IoProbes, ProbeContext, RcuSlots, VcpuIo};
+
 use crate::abi;
 use crate::host_api::DispatchFn as CDispatchFn;
 use crate::server::{CallContext, Dispatch, Server};
@@ -129,7 +133,11 @@ mod raw {
         ) -> *mut bindings::mmu_notifier;
         pub(crate) fn covmm_proc_init() -> c_int;
         pub(crate) fn covmm_proc_exit();
-        pub(crate) fn covmm_proc_vm_create(name: *const c_char, vm: *const c_void) -> *mut c_void;
+        pub(crate) fn covmm_proc_vm_create(
+            name: *const c_char,
+            vm: *const c_void,
+            owner: *mut bindings::task_struct,
+        ) -> *mut c_void;
         pub(crate) fn covmm_proc_vm_remove(dir: *mut c_void);
         // Exported by KVM (EXPORT_SYMBOL_GPL). Linking to them also makes this
         // module depend on kvm.ko, so kvm.ko cannot be unloaded while hooked.
@@ -869,6 +877,8 @@ pub(crate) enum ProcFile {
     Status,
     Services,
     DropCaches,
+    Iomon,
+    Iostat,
 }
 
 impl ProcFile {
@@ -880,9 +890,20 @@ impl ProcFile {
             3 => Self::Status,
             4 => Self::Services,
             5 => Self::DropCaches,
+            6 => Self::Iomon,
+            7 => Self::Iostat,
             _ => return None,
         })
     }
+}
+
+/// Whose user a VM's `/proc/covmm/<pid>/` directory belongs to: the VMM
+/// process's, as with `/proc/<pid>`.
+pub(crate) enum ProcOwner<'a> {
+    /// The current task, a thread of the VMM (a vCPU serving a hypercall).
+    Current,
+    /// The VMM process found by pid.
+    Task(&'a OwnedProcess),
 }
 
 /// A VM's `/proc/covmm/<pid>/` directory, removed on drop.
@@ -901,31 +922,36 @@ unsafe impl Send for ProcDir {}
 unsafe impl Sync for ProcDir {}
 
 impl ProcDir {
-    /// Creates `/proc/covmm/<pid>/` for `vm`, owned by the current task's
-    /// user (a vCPU thread of the VMM), and hands it to `vm`, which removes
-    /// it before it goes.
-    pub(crate) fn publish(pid: i32, vm: &Arc<crate::vm::Vm>) -> Result {
+    /// Creates `/proc/covmm/<pid>/` for `vm`, owned by the VMM's user
+    /// (`owner`), and hands it to `vm`, which removes it before it goes.
+    pub(crate) fn publish(pid: i32, vm: &Arc<crate::vm::Vm>, owner: ProcOwner<'_>) -> Result {
         let mut slot = vm.proc.lock();
         if slot.is_some() {
             return Err(EEXIST);
         }
         // SAFETY: the directory is stored in `vm` right away, so `vm`
         // outlives it.
-        *slot = Some(unsafe { Self::new(pid, vm)? });
+        *slot = Some(unsafe { Self::new(pid, vm, owner)? });
         Ok(())
     }
 
     /// # Safety
     ///
     /// `vm` must stay alive until the returned value is dropped.
-    unsafe fn new(pid: i32, vm: &crate::vm::Vm) -> Result<Self> {
+    unsafe fn new(pid: i32, vm: &crate::vm::Vm, owner: ProcOwner<'_>) -> Result<Self> {
         let mut name = [0u8; 16];
         let mut w = kernel::str::Formatter::new(&mut name[..15]);
         core::fmt::Write::write_fmt(&mut w, format_args!("{pid}")).map_err(|_| EINVAL)?;
+        let task = match owner {
+            ProcOwner::Current => ptr::null_mut(),
+            ProcOwner::Task(p) => p.0.as_ptr(),
+        };
         // SAFETY: `name` is NUL-terminated (its last byte stays 0); `vm`
-        // outlives the directory per the function's contract.
-        let dir =
-            unsafe { raw::covmm_proc_vm_create(name.as_ptr().cast(), ptr::from_ref(vm).cast()) };
+        // outlives the directory per the function's contract; `task` is
+        // NULL or held by `owner`.
+        let dir = unsafe {
+            raw::covmm_proc_vm_create(name.as_ptr().cast(), ptr::from_ref(vm).cast(), task)
+        };
         // INVARIANT: per the function's contract.
         Ok(Self {
             dir: NonNull::new(dir).ok_or(EEXIST)?,
@@ -988,6 +1014,80 @@ unsafe extern "C" fn covmm_rs_proc_write(
         Ok(n) => n as isize,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// `open()` of `/proc/covmm/<pid>/iotrace`: a reader, owned by the open file.
+///
+/// # Safety
+///
+/// Called by kvm_glue.c with the `Vm` of the directory (alive, see
+/// [`ProcDir`]).
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_iotrace_open(vm: *const c_void) -> *mut c_void {
+    // SAFETY: per the function's contract.
+    let vm = unsafe { &*vm.cast::<crate::vm::Vm>() };
+    match crate::proc::TraceReader::new(vm) {
+        Ok(reader) => KBox::into_raw(reader).cast(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// `read()` of `/proc/covmm/<pid>/iotrace`.
+///
+/// # Safety
+///
+/// `reader` must come from [`covmm_rs_iotrace_open`] and not be released;
+/// `buf` is the caller's user buffer of `len` bytes. Reads and polls of one
+/// open file may run at once: the reader serialises them itself.
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_iotrace_read(
+    reader: *mut c_void,
+    buf: *mut u8,
+    len: usize,
+    nonblock: bool,
+) -> isize {
+    // SAFETY: per the function's contract.
+    let reader = unsafe { &*reader.cast::<crate::proc::TraceReader>() };
+    let out = UserSlice::new(UserPtr::from_addr(buf as usize), len).writer();
+    match reader.read(out, nonblock) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `poll()` of `/proc/covmm/<pid>/iotrace`: whether a read would not block.
+///
+/// # Safety
+///
+/// `reader` as for [`covmm_rs_iotrace_read`]; `file` is the open file and
+/// `wait` its poll table, both valid for the call.
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_iotrace_poll(
+    reader: *mut c_void,
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table,
+) -> bool {
+    // SAFETY: per the function's contract.
+    let (reader, file, table) = unsafe {
+        (
+            &*reader.cast::<crate::proc::TraceReader>(),
+            kernel::fs::File::from_raw_file(file),
+            kernel::sync::poll::PollTable::from_raw(wait),
+        )
+    };
+    reader.poll(file, &table)
+}
+
+/// `release()` of `/proc/covmm/<pid>/iotrace`.
+///
+/// # Safety
+///
+/// `reader` as for [`covmm_rs_iotrace_read`]; it is not used again.
+#[no_mangle]
+unsafe extern "C" fn covmm_rs_iotrace_release(reader: *mut c_void) {
+    // SAFETY: it came from `KBox::into_raw` in `covmm_rs_iotrace_open`, and
+    // the VFS releases a file once, after its last read and poll.
+    drop(unsafe { KBox::from_raw(reader.cast::<crate::proc::TraceReader>()) });
 }
 
 /// Converts a kernel [`Error`] into the negated errno a guest sees in RAX.

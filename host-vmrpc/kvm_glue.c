@@ -14,9 +14,11 @@
  * instruction pointer at covmm_hc_replacement(), which has the same signature.
  * KVM's caller then stores RAX and skips the instruction, as for any hypercall.
  */
+#include <linux/cred.h>
 #include <linux/ftrace.h>
 #include <linux/kvm_host.h>
 #include <linux/mmu_notifier.h>
+#include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/rcuwait.h>
@@ -274,6 +276,74 @@ COVMM_PROC_READ(CPUINFO);
 COVMM_PROC_READ(LOADAVG);
 COVMM_PROC_READ(STATUS);
 COVMM_PROC_READ(SERVICES);
+COVMM_PROC_READ(IOSTAT);
+
+static int covmm_proc_show_IOMON(struct seq_file *m, void *v)
+{
+	return covmm_rs_proc_show(COVMM_PROC_IOMON, m->private, m);
+}
+
+static int covmm_proc_open_IOMON(struct inode *inode, struct file *file)
+{
+	return single_open(file, covmm_proc_show_IOMON, pde_data(inode));
+}
+
+static ssize_t covmm_proc_write_iomon(struct file *file, const char __user *buf,
+				      size_t len, loff_t *pos)
+{
+	return covmm_rs_proc_write(COVMM_PROC_IOMON,
+				   pde_data(file_inode(file)), buf, len);
+}
+
+static const struct proc_ops covmm_proc_ops_IOMON = {
+	.proc_open = covmm_proc_open_IOMON,
+	.proc_read = seq_read,
+	.proc_write = covmm_proc_write_iomon,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+};
+
+/*
+ * iotrace streams records as text, like tracefs' trace_pipe: a read blocks
+ * until there are some, or returns 0 once the session has ended. Each open
+ * file keeps its own reader (a Rust object) in private_data.
+ */
+static int covmm_proc_open_iotrace(struct inode *inode, struct file *file)
+{
+	void *reader = covmm_rs_iotrace_open(pde_data(inode));
+
+	if (IS_ERR(reader))
+		return PTR_ERR(reader);
+	file->private_data = reader;
+	return nonseekable_open(inode, file);
+}
+
+static ssize_t covmm_proc_read_iotrace(struct file *file, char __user *buf,
+				       size_t len, loff_t *pos)
+{
+	return covmm_rs_iotrace_read(file->private_data, buf, len,
+				     file->f_flags & O_NONBLOCK);
+}
+
+static __poll_t covmm_proc_poll_iotrace(struct file *file, poll_table *wait)
+{
+	return covmm_rs_iotrace_poll(file->private_data, file, wait) ?
+	       EPOLLIN | EPOLLRDNORM : 0;
+}
+
+static int covmm_proc_release_iotrace(struct inode *inode, struct file *file)
+{
+	covmm_rs_iotrace_release(file->private_data);
+	return 0;
+}
+
+static const struct proc_ops covmm_proc_ops_IOTRACE = {
+	.proc_open = covmm_proc_open_iotrace,
+	.proc_read = covmm_proc_read_iotrace,
+	.proc_poll = covmm_proc_poll_iotrace,
+	.proc_release = covmm_proc_release_iotrace,
+	.proc_lseek = noop_llseek,
+};
 
 static ssize_t covmm_proc_write_drop_caches(struct file *file,
 					    const char __user *buf,
@@ -299,21 +369,30 @@ static const struct {
 	{ "status", 0400, &covmm_proc_ops_STATUS },
 	{ "services", 0400, &covmm_proc_ops_SERVICES },
 	{ "drop_caches", 0200, &covmm_proc_ops_DROP_CACHES },
+	{ "iomon", 0600, &covmm_proc_ops_IOMON },
+	{ "iostat", 0400, &covmm_proc_ops_IOSTAT },
+	{ "iotrace", 0400, &covmm_proc_ops_IOTRACE },
 };
 
 /*
- * Called in a vCPU thread of the VMM: the directory belongs to the VMM's
- * user, as /proc/<pid> does, and only that user (or root) may enter it.
+ * The directory belongs to the VMM's user, as /proc/<pid> does, and only
+ * that user (or root) may enter it. @owner is the VMM, or NULL when the
+ * caller is one of its threads (a vCPU serving a hypercall).
  */
-struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm)
+struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm,
+					    struct task_struct *owner)
 {
+	const struct cred *cred = get_task_cred(owner ?: current);
 	struct proc_dir_entry *dir, *pde;
+	kuid_t uid = cred->euid;
+	kgid_t gid = cred->egid;
 	int i;
 
+	put_cred(cred);
 	dir = proc_mkdir_data(name, 0500, covmm_proc_root, NULL);
 	if (!dir)
 		return NULL;
-	proc_set_user(dir, current_euid(), current_egid());
+	proc_set_user(dir, uid, gid);
 	for (i = 0; i < ARRAY_SIZE(covmm_proc_files); i++) {
 		pde = proc_create_data(covmm_proc_files[i].name,
 				       covmm_proc_files[i].mode, dir,
@@ -322,7 +401,7 @@ struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm)
 			proc_remove(dir);
 			return NULL;
 		}
-		proc_set_user(pde, current_euid(), current_egid());
+		proc_set_user(pde, uid, gid);
 	}
 	return dir;
 }

@@ -72,6 +72,8 @@ enum covmm_proc_kind {
 	COVMM_PROC_STATUS,
 	COVMM_PROC_SERVICES,
 	COVMM_PROC_DROP_CACHES,
+	COVMM_PROC_IOMON,
+	COVMM_PROC_IOSTAT,
 };
 
 /* Rust: fill a /proc/covmm/<pid>/ file of VM @vm. */
@@ -81,7 +83,19 @@ ssize_t covmm_rs_proc_write(int kind, void *vm, const char __user *buf, size_t l
 
 int covmm_proc_init(void);
 void covmm_proc_exit(void);
-struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm);
+struct proc_dir_entry *covmm_proc_vm_create(const char *name, void *vm,
+					    struct task_struct *owner);
+
+struct file;
+struct poll_table_struct;
+
+/* Rust: /proc/covmm/<pid>/iotrace readers (ERR_PTR on failure). */
+void *covmm_rs_iotrace_open(void *vm);
+ssize_t covmm_rs_iotrace_read(void *reader, char __user *buf, size_t len, bool nonblock);
+/* Rust: registers @wait; true if a read would not block. */
+bool covmm_rs_iotrace_poll(void *reader, struct file *file,
+			   struct poll_table_struct *wait);
+void covmm_rs_iotrace_release(void *reader);
 void covmm_proc_vm_remove(struct proc_dir_entry *dir);
 
 #endif /* COVMM_HOST_KVM_GLUE_H */

@@ -17,6 +17,10 @@
 //! guest issues them again (from any vCPU) or cancels them. When the VM goes,
 //! its parked calls are cancelled.
 //!
+//! A VM is also registered, without any hypercall, when its owner turns the
+//! I/O monitor on ([`VmRegistry::vm_of_process`]); its `iomon` holds the
+//! current or last monitoring session.
+//!
 //! Lock order: [`VmRegistry`]'s spinlock and each VM's bindings and parked
 //! locks are leaves. Nothing that sleeps or drops a [`Vm`] or a server runs
 //! under them.
@@ -33,8 +37,8 @@ use kernel::{
 };
 
 use crate::abi;
-use crate::kvm::ProcDir;
-use crate::kvm::{KvmRef, MmKey, MmWatch, Vcpu, VmKey, Workqueue};
+use crate::iomon::Capture;
+use crate::kvm::{Kvm, KvmRef, MmKey, MmWatch, OwnedProcess, ProcDir, ProcOwner, Vcpu, VmKey, Workqueue};
 use crate::rvmrpc::RvHub;
 use crate::server::Server;
 use crate::userserver::UserCall;
@@ -78,6 +82,9 @@ pub(crate) struct Vm {
     /// Reverse VMRPC: the guest's server slots and the host's requests.
     #[pin]
     pub(crate) rv: RvHub,
+    /// The I/O monitor's current or last session (see `iomon.rs`).
+    #[pin]
+    pub(crate) iomon: Mutex<Option<Arc<Capture>>>,
     kvm: KvmRef,
     mm: MmKey,
     _watch: MmWatch,
@@ -100,18 +107,20 @@ impl WorkItem for Vm {
     type Pointer = Arc<Vm>;
 
     fn run(this: Arc<Vm>) {
+        if let Ok(host) = crate::kvm::host() {
+            host.iomon.stop(&this);
+        }
         drop(this);
     }
 }
 
 impl Vm {
-    fn new(vcpu: &Vcpu<'_>) -> Result<Arc<Self>> {
-        let kvm = vcpu.kvm();
-        let watch = MmWatch::new(vcpu)?;
+    fn new(kvm: &Kvm, watch: MmWatch) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Vm {
                 proc <- new_mutex!(None, "covmm_vm_proc"),
                 rv <- RvHub::new(),
+                iomon <- new_mutex!(None, "covmm_vm_iomon"),
                 kvm: KvmRef::from(kvm),
                 mm: kvm.mm_key(),
                 _watch: watch,
@@ -193,14 +202,43 @@ impl Vm {
     pub(crate) fn owner_pid(&self) -> i32 {
         self.kvm.userspace_pid()
     }
+
+    /// The VM itself.
+    pub(crate) fn kvm(&self) -> &Kvm {
+        &self.kvm
+    }
+
+    /// A reference on the VM.
+    pub(crate) fn kvm_ref(&self) -> KvmRef {
+        self.kvm.clone()
+    }
+
+    /// The VMM's address space.
+    pub(crate) fn mm(&self) -> MmKey {
+        self.mm
+    }
+
+    /// The I/O monitor's current or last session.
+    pub(crate) fn iomon_session(&self) -> Option<Arc<Capture>> {
+        self.iomon.lock().clone()
+    }
+
+    /// Ends the VM's monitoring session, so its readers see end-of-file.
+    fn end_iomon(&self) {
+        if let Some(cap) = self.iomon.lock().as_ref() {
+            cap.end();
+        }
+    }
 }
 
 #[pinned_drop]
 impl PinnedDrop for Vm {
     fn drop(self: Pin<&mut Self>) {
-        // Clients waiting on the guest fail at once; then the proc files go,
-        // waiting for their readers, before anything they use does.
+        // Clients waiting on the guest fail at once, and trace readers get
+        // end-of-file; then the proc files go, waiting for their readers,
+        // before anything they use does.
         self.rv.shutdown();
+        self.end_iomon();
         let proc = self.proc.lock().take();
         drop(proc);
         // Servers must not reach a VM that has gone, and the calls hold
@@ -237,7 +275,24 @@ impl VmRegistry {
 
     /// The VM that `vcpu` belongs to, registering it on first use.
     pub(crate) fn vm_for(&self, vcpu: &Vcpu<'_>) -> Result<Arc<Vm>> {
-        let kvm = vcpu.kvm();
+        let vm = self.add(vcpu.kvm(), ProcOwner::Current, || MmWatch::new(vcpu))?;
+        Ok(vm)
+    }
+
+    /// The VM that the process `owner` runs, registering it on first use
+    /// (the I/O monitor needs no hypercall from the guest): `ENOENT` if the
+    /// process has no VM open.
+    pub(crate) fn vm_of_process(&self, owner: &OwnedProcess) -> Result<Arc<Vm>> {
+        let kvm = owner.kvm()?;
+        self.add(&kvm, ProcOwner::Task(owner), || owner.watch())
+    }
+
+    fn add(
+        &self,
+        kvm: &Kvm,
+        owner: ProcOwner<'_>,
+        watch: impl FnOnce() -> Result<MmWatch>,
+    ) -> Result<Arc<Vm>> {
         let key = kvm.key();
         {
             let inner = self.inner.lock();
@@ -249,15 +304,15 @@ impl VmRegistry {
             }
         }
         // Built unlocked: watching the mm sleeps.
-        let vm = Vm::new(vcpu)?;
+        let vm = Vm::new(kvm, watch()?)?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut inner = self.inner.lock();
         if inner.closed {
             return Err(ESHUTDOWN);
         }
         if let Some(existing) = inner.vms.get(&key) {
-            // Another vCPU of the same VM won the race; ours is dropped after
-            // the guard, as locals drop in reverse order.
+            // Another thread won the race; ours is dropped after the guard,
+            // as locals drop in reverse order.
             return Ok(existing.clone());
         }
         inner.vms.insert(node.into_node(key, vm.clone()));
@@ -267,15 +322,11 @@ impl VmRegistry {
         let named = inner.vms.values().filter(|v| v.owner_pid() == pid).count() > 1;
         drop(inner);
         if !named {
-            if let Err(e) = ProcDir::publish(pid, &vm) {
+            if let Err(e) = ProcDir::publish(pid, &vm, owner) {
                 pr_warn!("no /proc/covmm/{pid} ({e:?})\n");
             }
         }
-        pr_info!(
-            "VM of VMM pid {} joined (first call from vCPU {})\n",
-            vm.owner_pid(),
-            vcpu.id()
-        );
+        pr_info!("VM of VMM pid {} joined\n", vm.owner_pid());
         Ok(vm)
     }
 
@@ -305,8 +356,9 @@ impl VmRegistry {
             let (_, node) = c.remove_current();
             let (_, vm) = node.to_key_value();
             pr_info!("VM of VMM pid {} left\n", vm.owner_pid());
-            // Its clients must not wait for the reaper.
+            // Its clients and trace readers must not wait for the reaper.
             vm.rv.shutdown();
+            vm.end_iomon();
             if let Err(vm) = self.reaper.enqueue(vm) {
                 // Unreachable: a VM leaves the registry once and is queued
                 // once. Leaking beats putting the VM here (see above).
@@ -320,6 +372,18 @@ impl VmRegistry {
     pub(crate) fn find_by_pid(&self, pid: i32) -> Option<Arc<Vm>> {
         let inner = self.inner.lock();
         let vm = inner.vms.values().find(|v| v.owner_pid() == pid).cloned();
+        vm
+    }
+
+    /// The VM of the VMM process `owner` (its pid `pid`) if CoVMM knows it,
+    /// without registering it.
+    pub(crate) fn find_of_process(&self, owner: &OwnedProcess, pid: i32) -> Option<Arc<Vm>> {
+        if let Some(vm) = self.find_by_pid(pid) {
+            return Some(vm);
+        }
+        let key = owner.kvm().ok()?.key();
+        let inner = self.inner.lock();
+        let vm = inner.vms.get(&key).cloned();
         vm
     }
 

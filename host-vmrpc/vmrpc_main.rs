@@ -14,7 +14,10 @@
 //! VMRPC server registry and the call context servers see; `userserver.rs`
 //! queues calls for servers in host user space, which `device.rs` serves
 //! through `/dev/covmm`; `rvmrpc.rs` is Reverse VMRPC (the host calling
-//! guest services), which `proc.rs` shows in `/proc/covmm/<pid>/`.
+//! guest services), which `proc.rs` shows in `/proc/covmm/<pid>/`; `iomon.rs`
+//! is the guest I/O request monitor, fed by tracepoint probes that
+//! `kvm_io.rs` (under `kvm.rs`, over `io_glue.c`) attaches while a VM is
+//! monitored.
 
 use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 
@@ -25,6 +28,7 @@ mod device;
 #[path = "../include/covmm/host_api.rs"]
 mod host_api;
 mod hypercall;
+mod iomon;
 mod kvm;
 mod proc;
 mod rvmrpc;
@@ -32,6 +36,7 @@ mod server;
 mod userserver;
 mod vm;
 
+use iomon::IoMonitors;
 use kvm::MmKey;
 use server::ServerRegistry;
 use vm::VmRegistry;
@@ -56,6 +61,9 @@ pub(crate) struct Host {
     /// The VMRPC servers guests can bind to.
     #[pin]
     pub(crate) servers: ServerRegistry,
+    /// The I/O monitor's sessions and probes.
+    #[pin]
+    pub(crate) iomon: IoMonitors,
     /// `/proc/covmm`; dropped after `vms`, whose directories it holds.
     _proc: kvm::ProcRoot,
 }
@@ -67,6 +75,7 @@ impl Host {
                 calls <- new_srcu!("covmm_calls"),
                 vms <- VmRegistry::new(),
                 servers <- ServerRegistry::new(),
+                iomon <- IoMonitors::new(),
                 _proc: kvm::ProcRoot::new()?,
             }),
             GFP_KERNEL,
@@ -79,8 +88,10 @@ impl Host {
         self.vms.mm_released(mm);
     }
 
-    /// Unload, once no call can be in flight.
+    /// Unload, once no call can be in flight: the I/O monitor's probes go
+    /// first, then the VMs.
     pub(crate) fn shutdown(&self) {
+        self.iomon.shutdown();
         self.vms.shutdown();
     }
 }

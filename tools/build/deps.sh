@@ -40,7 +40,7 @@ host_pkgs=(
 	busybox-static cpio xz-utils zstd kmod debootstrap
 	build-essential flex bison bc libelf-dev libssl-dev dwarves python3 rsync
 	libclang-19-dev clang-19 lld-19 llvm-19
-	socat procps util-linux ca-certificates
+	socat procps util-linux ca-certificates jq
 	qemu-guest-agent # copied into the bench's L2 for its slowest anchor
 	gcc-mingw-w64-x86-64-win32 # links covmm-agent for Windows
 )

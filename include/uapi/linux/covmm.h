@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define COVMM_ABI_MAJOR 1
-#define COVMM_ABI_MINOR 3
+#define COVMM_ABI_MINOR 4
 
 /*
  * Hypercalls: RAX = COVMM_HC_BASE + opcode, arguments in RBX, RCX, RDX, RSI,
@@ -281,5 +281,135 @@ struct covmm_host_rv_stats {
 #define COVMM_HOST_IOC_RV_CALL _IOWR(COVMM_HOST_IOC_MAGIC, 0x11, struct covmm_host_rv_call)
 #define COVMM_HOST_IOC_RV_SET_TIMEOUT _IOW(COVMM_HOST_IOC_MAGIC, 0x12, struct covmm_host_rv_timeout)
 #define COVMM_HOST_IOC_RV_STATS _IOWR(COVMM_HOST_IOC_MAGIC, 0x13, struct covmm_host_rv_stats)
+
+/*
+ * The guest I/O request monitor: every port-I/O and MMIO request that reaches
+ * KVM's emulation from a monitored VM, for its owner. See
+ * Documentation/iomon.md; the text forms are in /proc/covmm/<pid>/iomon,
+ * iostat and iotrace.
+ */
+#define COVMM_IO_KIND_PIO 1
+#define COVMM_IO_KIND_MMIO 2
+
+#define COVMM_IO_REC_WRITE 1	/* OUT or MMIO store; else a read */
+#define COVMM_IO_REC_DATA 2	/* data is valid */
+#define COVMM_IO_REC_RIP 4	/* rip is valid */
+#define COVMM_IO_REC_VCPU 8	/* vcpu is valid */
+
+struct covmm_io_record {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC */
+	__u64 addr;		/* port, or guest-physical address */
+	__u64 data;		/* first (at most 8) bytes moved, little-endian */
+	__u64 rip;		/* guest RIP of the instruction */
+	__u32 vcpu;		/* vcpu_id */
+	__u32 count;		/* repetitions of a string instruction, else 1 */
+	__u16 size;		/* bytes per access */
+	__u8 kind;		/* COVMM_IO_KIND_* */
+	__u8 flags;		/* COVMM_IO_REC_* */
+	__u32 pad;
+};
+
+#define COVMM_IO_DIR_IN 1	/* guest reads */
+#define COVMM_IO_DIR_OUT 2	/* guest writes */
+#define COVMM_IO_DIR_ANY 3
+#define COVMM_IO_MAX_RULES 8
+
+struct covmm_io_rule {
+	__u32 kind;		/* COVMM_IO_KIND_* */
+	__u32 pad;		/* must be zero */
+	__u64 first;		/* inclusive range of ports or addresses */
+	__u64 last;
+};
+
+struct covmm_io_filter {
+	struct covmm_io_rule rules[COVMM_IO_MAX_RULES];	/* unused ones zero */
+	__u32 nrules;		/* 0: every port and address */
+	__u32 dirs;		/* COVMM_IO_DIR_*, not 0 */
+};
+
+#define COVMM_IO_ENTRY_IN_KERNEL 1	/* a KVM device or ioeventfd covers it */
+#define COVMM_IO_ENTRY_OTHER 2		/* catch-all once the table is full */
+
+struct covmm_io_stat_entry {
+	__u8 kind;
+	__u8 flags;		/* COVMM_IO_ENTRY_* */
+	__u8 pad[6];
+	__u64 first;		/* the port, or the 4 KiB MMIO page */
+	__u64 last;
+	__u64 reads;
+	__u64 writes;
+	__u64 bytes;
+};
+
+#define COVMM_IO_VCPU_OTHER 0xffffffffU
+
+struct covmm_io_vcpu_stat {
+	__u32 vcpu;		/* vcpu_id, or COVMM_IO_VCPU_OTHER */
+	__u32 pad;
+	__u64 pio;
+	__u64 mmio;
+	__u64 bytes;
+};
+
+struct covmm_io_totals {
+	__u64 pio_reads;
+	__u64 pio_writes;
+	__u64 pio_bytes;
+	__u64 mmio_reads;
+	__u64 mmio_writes;
+	__u64 mmio_bytes;
+	__u64 requests;		/* one per emulated instruction */
+	__u64 dropped;		/* records lost to a full trace ring */
+	__u64 unattributed;	/* requests whose vCPU was not found */
+};
+
+#define COVMM_IOMON_RING_DEFAULT 8192
+#define COVMM_IOMON_RING_MAX (1U << 20)
+#define COVMM_IOMON_MAX_ENTRIES 512
+#define COVMM_IOMON_MAX_VCPUS 256
+#define COVMM_IOMON_READ_MAX 4096
+#define COVMM_IOMON_READ_NONBLOCK 1
+
+struct covmm_host_iomon_set {
+	__s32 vm_pid;
+	__u32 enable;		/* 1: start (new counters), 0: stop */
+	__u32 ring;		/* records; 0: COVMM_IOMON_RING_DEFAULT */
+	__u32 pad;		/* must be zero */
+	struct covmm_io_filter filter;
+};
+
+struct covmm_host_iomon_read {
+	__s32 vm_pid;
+	__u32 flags;		/* COVMM_IOMON_READ_* */
+	__u64 records;		/* user address of covmm_io_record[capacity] */
+	__u32 capacity;		/* 1..COVMM_IOMON_READ_MAX */
+	__u32 count;		/* out */
+	__u64 dropped;		/* out: records lost before these */
+	__u32 eof;		/* out: monitoring ended and the ring is empty */
+	__u32 pad;
+};
+
+struct covmm_host_iomon_stats {
+	__s32 vm_pid;		/* in */
+	__u32 flags;		/* in: zero */
+	__u64 entries;		/* in: user address of covmm_io_stat_entry[entries_cap] */
+	__u32 entries_cap;
+	__u32 entries_count;	/* out: entries there are */
+	__u64 vcpus;		/* in: user address of covmm_io_vcpu_stat[vcpus_cap] */
+	__u32 vcpus_cap;
+	__u32 vcpus_count;
+	__u32 enabled;		/* out */
+	__u32 ring;		/* out */
+	__u64 elapsed_ns;	/* out: length of the session */
+	struct covmm_io_totals totals;
+	__u64 kvm_exits;	/* out: KVM's counters, summed over vCPUs */
+	__u64 kvm_io_exits;
+	__u64 kvm_mmio_exits;
+	struct covmm_io_filter filter;
+};
+
+#define COVMM_HOST_IOC_IOMON_SET _IOW(COVMM_HOST_IOC_MAGIC, 0x20, struct covmm_host_iomon_set)
+#define COVMM_HOST_IOC_IOMON_READ _IOWR(COVMM_HOST_IOC_MAGIC, 0x21, struct covmm_host_iomon_read)
+#define COVMM_HOST_IOC_IOMON_STATS _IOWR(COVMM_HOST_IOC_MAGIC, 0x22, struct covmm_host_iomon_stats)
 
 #endif /* _UAPI_LINUX_COVMM_H */

@@ -12,4 +12,4 @@
 mod wire;
 
 pub use wire::*;
-pub use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+pub use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};

@@ -24,7 +24,7 @@ use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Major version of this ABI. A host refuses guests with a different major.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version: additions that old peers can ignore.
-pub const ABI_MINOR: u16 = 3;
+pub const ABI_MINOR: u16 = 4;
 
 /// Encodes a version as returned by [`Opcode::QueryVersion`].
 pub const fn encode_version(major: u16, minor: u16) -> u64 {
@@ -517,6 +517,11 @@ pub const HOST_IOC_RV_CALL: u32 = iowr::<HostRvCall>(HOST_IOC_MAGIC, 0x11);
 pub const HOST_IOC_RV_SET_TIMEOUT: u32 = iow::<HostRvTimeout>(HOST_IOC_MAGIC, 0x12);
 /// Reads a VM's Reverse VMRPC counters. See [`HostRvStats`].
 pub const HOST_IOC_RV_STATS: u32 = iowr::<HostRvStats>(HOST_IOC_MAGIC, 0x13);
+
+/// The guest I/O request monitor: records, filters and its ioctls
+/// (`HOST_IOC_IOMON_*`, numbers 0x20 to 0x22).
+#[path = "iomon.rs"]
+pub mod iomon;
 
 /// The largest errno a call's result may carry, as the kernel's `MAX_ERRNO`:
 /// a result is a value (`>= 0`) or a negated errno (`-MAX_ERRNO..=-1`).

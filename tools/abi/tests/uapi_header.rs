@@ -274,6 +274,8 @@ fn c_header_matches_rust_abi() {
         );
     }
 
+    iomon_matches(&mut eq);
+
     let dir = std::env::temp_dir().join(format!("covmm-uapi-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("check.c");
@@ -290,4 +292,150 @@ fn c_header_matches_rust_abi() {
         "include/uapi/linux/covmm.h disagrees with wire.rs:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The I/O monitor's part of the header.
+fn iomon_matches(eq: &mut impl FnMut(&str, u64)) {
+    use abi::iomon as io;
+    for (name, value) in [
+        ("COVMM_IO_KIND_PIO", u64::from(io::KIND_PIO)),
+        ("COVMM_IO_KIND_MMIO", u64::from(io::KIND_MMIO)),
+        ("COVMM_IO_REC_WRITE", u64::from(io::REC_WRITE)),
+        ("COVMM_IO_REC_DATA", u64::from(io::REC_DATA)),
+        ("COVMM_IO_REC_RIP", u64::from(io::REC_RIP)),
+        ("COVMM_IO_REC_VCPU", u64::from(io::REC_VCPU)),
+        ("COVMM_IO_DIR_IN", u64::from(io::DIR_IN)),
+        ("COVMM_IO_DIR_OUT", u64::from(io::DIR_OUT)),
+        ("COVMM_IO_DIR_ANY", u64::from(io::DIR_ANY)),
+        ("COVMM_IO_MAX_RULES", io::MAX_RULES as u64),
+        ("COVMM_IO_ENTRY_IN_KERNEL", u64::from(io::ENTRY_IN_KERNEL)),
+        ("COVMM_IO_ENTRY_OTHER", u64::from(io::ENTRY_OTHER)),
+        ("COVMM_IO_VCPU_OTHER", u64::from(io::VCPU_OTHER)),
+        (
+            "COVMM_IOMON_RING_DEFAULT",
+            u64::from(io::IOMON_RING_DEFAULT),
+        ),
+        ("COVMM_IOMON_RING_MAX", u64::from(io::IOMON_RING_MAX)),
+        ("COVMM_IOMON_MAX_ENTRIES", io::IOMON_MAX_ENTRIES as u64),
+        ("COVMM_IOMON_MAX_VCPUS", io::IOMON_MAX_VCPUS as u64),
+        ("COVMM_IOMON_READ_MAX", u64::from(io::IOMON_READ_MAX)),
+        (
+            "COVMM_IOMON_READ_NONBLOCK",
+            u64::from(io::IOMON_READ_NONBLOCK),
+        ),
+        (
+            "COVMM_HOST_IOC_IOMON_SET",
+            u64::from(io::HOST_IOC_IOMON_SET),
+        ),
+        (
+            "COVMM_HOST_IOC_IOMON_READ",
+            u64::from(io::HOST_IOC_IOMON_READ),
+        ),
+        (
+            "COVMM_HOST_IOC_IOMON_STATS",
+            u64::from(io::HOST_IOC_IOMON_STATS),
+        ),
+        (
+            "sizeof(struct covmm_io_record)",
+            size_of::<io::IoRecord>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_record, rip)",
+            offset_of!(io::IoRecord, rip) as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_record, vcpu)",
+            offset_of!(io::IoRecord, vcpu) as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_record, size)",
+            offset_of!(io::IoRecord, size) as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_record, kind)",
+            offset_of!(io::IoRecord, kind) as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_record, flags)",
+            offset_of!(io::IoRecord, flags) as u64,
+        ),
+        (
+            "sizeof(struct covmm_io_rule)",
+            size_of::<io::IoRule>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_io_filter)",
+            size_of::<io::IoFilter>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_filter, dirs)",
+            offset_of!(io::IoFilter, dirs) as u64,
+        ),
+        (
+            "sizeof(struct covmm_io_stat_entry)",
+            size_of::<io::IoStatEntry>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_stat_entry, first)",
+            offset_of!(io::IoStatEntry, first) as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_stat_entry, bytes)",
+            offset_of!(io::IoStatEntry, bytes) as u64,
+        ),
+        (
+            "sizeof(struct covmm_io_vcpu_stat)",
+            size_of::<io::IoVcpuStat>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_io_totals)",
+            size_of::<io::IoTotals>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_io_totals, unattributed)",
+            offset_of!(io::IoTotals, unattributed) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_iomon_set)",
+            size_of::<io::HostIomonSet>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_set, filter)",
+            offset_of!(io::HostIomonSet, filter) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_iomon_read)",
+            size_of::<io::HostIomonRead>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_read, dropped)",
+            offset_of!(io::HostIomonRead, dropped) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_read, eof)",
+            offset_of!(io::HostIomonRead, eof) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_iomon_stats)",
+            size_of::<io::HostIomonStats>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_stats, elapsed_ns)",
+            offset_of!(io::HostIomonStats, elapsed_ns) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_stats, totals)",
+            offset_of!(io::HostIomonStats, totals) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_stats, kvm_mmio_exits)",
+            offset_of!(io::HostIomonStats, kvm_mmio_exits) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_iomon_stats, filter)",
+            offset_of!(io::HostIomonStats, filter) as u64,
+        ),
+    ] {
+        eq(name, value);
+    }
 }

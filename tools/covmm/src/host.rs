@@ -35,6 +35,18 @@ pub enum Error {
     /// The guest did not answer in time.
     #[error("VM {0}: the guest did not answer in time")]
     Timeout(i32),
+    /// The process has no KVM VM open.
+    #[error("process {0} runs no KVM virtual machine")]
+    NoKvm(i32),
+    /// The I/O monitor was never turned on for the VM.
+    #[error("VM {0}: the I/O monitor was never turned on (covmm iomon {0} on)")]
+    NotMonitored(i32),
+    /// The kernel refused an I/O monitor filter.
+    #[error("VM {0}: the filter was refused: {1}")]
+    BadFilter(i32, &'static str),
+    /// Too many VMs are monitored at once.
+    #[error("VM {0}: too many VMs are monitored already (at most 64); turn one off")]
+    TooManyMonitored(i32),
     /// The guest has no such service.
     #[error("VM {vm}: the guest has no service {service:?}")]
     NoService {
@@ -68,11 +80,28 @@ impl Error {
             _ => Error::Io { vm, op, source: e },
         }
     }
+
+    /// Errors of the I/O monitor's ioctls, which give some errnos their own
+    /// meaning.
+    pub(crate) fn from_iomon(vm: i32, op: &'static str, e: io::Error) -> Self {
+        const ENODATA: i32 = 61;
+        const ERANGE: i32 = 34;
+        match e.raw_os_error() {
+            Some(ENODATA) => Error::NotMonitored(vm),
+            Some(n) if i64::from(n) == abi::errno::ENOENT => Error::NoKvm(vm),
+            Some(n) if i64::from(n) == abi::errno::EBUSY => Error::TooManyMonitored(vm),
+            Some(ERANGE) => Error::BadFilter(vm, "a range is out of bounds"),
+            Some(n) if i64::from(n) == abi::errno::E2BIG => {
+                Error::BadFilter(vm, "more than 8 port/mmio ranges")
+            }
+            _ => Error::from_call(vm, op, e),
+        }
+    }
 }
 
 /// An open `/dev/covmm`.
 pub struct Host {
-    file: File,
+    pub(crate) file: File,
 }
 
 impl Host {

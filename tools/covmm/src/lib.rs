@@ -6,6 +6,9 @@
 //! VMs the caller owns and calls services in their guest kernels (Reverse
 //! VMRPC), as the `covmm` command does.
 //!
+//! [`iomon`] drives the guest I/O request monitor: on and off, its trace
+//! and its per-port, per-region and per-vCPU aggregates.
+//!
 //! [`server`] is a small safe library for VMRPC servers in host user space:
 //! the owner of a VM registers a named server for it through host-vmrpc's
 //! `/dev/covmm` and serves the guest's calls from a loop, reading and writing
@@ -25,4 +28,5 @@
 //! ```
 
 pub mod host;
+pub mod iomon;
 pub mod server;

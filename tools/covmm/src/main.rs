@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `covmm`: ask a running guest kernel, from the host, through Reverse VMRPC;
-//! or, for a guest without CoVMM's modules, copy files and run programs
-//! through its serial port (`com-dd`, `com-get`, `com-run`, in [`com`]).
+//! watch a guest's port-I/O and MMIO requests (`iomon`, `iostat`, `iotrace`,
+//! `iotop`, in [`iocmd`]); or, for a guest without CoVMM's modules, copy
+//! files and run programs through its serial port (`com-dd`, `com-get`,
+//! `com-run`, in [`com`]).
 //!
 //! VMs are named by their VMM's pid, as in `/proc/covmm/<pid>/`. The user
 //! acts with the rights of the VMs they own. Every command prints a table,
 //! or JSON with `--json`.
 
 mod com;
+mod iocmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +102,54 @@ enum Command {
         /// Clients calling at once.
         #[arg(long, default_value_t = 1)]
         clients: usize,
+    },
+    /// Turn the guest I/O request monitor on or off, or show its state.
+    ///
+    /// FILTER words: port=A[-B], mmio=A[-B] (guest-physical), dir=in|out;
+    /// with none, every port-I/O and MMIO request is recorded.
+    Iomon {
+        /// The VM (its VMM's pid).
+        vm: i32,
+        /// on or off; without it, the current state.
+        state: Option<String>,
+        /// What to record (after on).
+        filter: Vec<String>,
+        /// Records the trace ring holds (default 8192).
+        #[arg(long, default_value_t = 0)]
+        ring: u32,
+    },
+    /// The monitor's aggregates: per port, per MMIO page and per vCPU.
+    Iostat {
+        /// The VM (its VMM's pid).
+        vm: i32,
+    },
+    /// Print (and consume) the monitor's trace of requests.
+    Iotrace {
+        /// The VM (its VMM's pid).
+        vm: i32,
+        /// Only port I/O to this port or range (A or A-B).
+        #[arg(long, value_parser = iocmd::parse_range)]
+        port: Option<(u64, u64)>,
+        /// Only MMIO to this guest-physical address or range.
+        #[arg(long, value_parser = iocmd::parse_range)]
+        mmio: Option<(u64, u64)>,
+        /// Keep printing until monitoring is turned off or the VM ends.
+        #[arg(long, short)]
+        follow: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// A live view of the VM's busiest ports and MMIO regions.
+    Iotop {
+        /// The VM (its VMM's pid).
+        vm: i32,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many refreshes.
+        #[arg(long)]
+        iterations: Option<u64>,
     },
     /// Copy a host file into a guest through its serial port (the guest runs
     /// covmm-agent; no network, no CoVMM module).
@@ -413,6 +464,39 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("VM {vm}: calls wait {ms} ms for the guest");
             }
         }
+        Command::Iomon {
+            vm,
+            state,
+            filter,
+            ring,
+        } => iocmd::iomon(&host, vm, state.as_deref(), &filter, ring, cli.json)?,
+        Command::Iostat { vm } => iocmd::iostat(&host, vm, cli.json)?,
+        Command::Iotrace {
+            vm,
+            port,
+            mmio,
+            follow,
+            count,
+        } => {
+            let opts = iocmd::TraceOptions {
+                ports: port,
+                mmio,
+                follow,
+                limit: count,
+            };
+            iocmd::iotrace(&host, vm, &opts, cli.json)?
+        }
+        Command::Iotop {
+            vm,
+            interval,
+            iterations,
+        } => iocmd::iotop(
+            &host,
+            vm,
+            Duration::from_secs_f64(interval.clamp(0.05, 3600.0)),
+            iterations,
+            cli.json,
+        )?,
         Command::ComDd { .. } | Command::ComGet { .. } | Command::ComRun { .. } => {
             unreachable!("run_com() handles the serial commands")
         }

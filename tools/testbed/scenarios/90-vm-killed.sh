@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Last scenario: kill -9 the shared guest's QEMU in the middle of a VMRPC call
-# storm, with a call parked on a slow user-space server and two host clients
-# waiting for the guest's Reverse VMRPC server. The mmu_notifier release must
-# remove the VM and its server, the waiting clients must fail at once, and
+# storm, with a call parked on a slow user-space server, two host clients
+# waiting for the guest's Reverse VMRPC server, and a reader blocked on the
+# I/O monitor's trace. The mmu_notifier release must remove the VM and its
+# server, the waiting clients must fail at once, the reader must get
+# end-of-file, and
 # unloading afterwards must be clean (the splat scan checks the kernel logs).
 # L1's unreclaimable slab must not grow.
 check "host-vmrpc loads" host_load
@@ -28,12 +30,19 @@ rv_wait_slots "$pid" 2 || fail "the guest offers its Reverse VMRPC slots"
 rv1=$!
 "$TOOLS/covmm" call "$pid" rvtest 0 30000 >/tmp/rv-client2.out 2>&1 &
 rv2=$!
+"$TOOLS/covmm" iomon "$pid" on port=0x2e0
+cat "/proc/covmm/$pid/iotrace" >/tmp/vmexit-reader.out &
+reader=$!
 sleep 3
 l2_kill guest
 for _ in $(seq 1 30); do kill -0 "$rv1" 2>/dev/null || kill -0 "$rv2" 2>/dev/null || break; sleep 0.1; done
 check_match "both waiting clients failed with ESHUTDOWN when the VM died" \
 	'endpoint shutdown.*endpoint shutdown' "$(cat /tmp/rv-client1.out /tmp/rv-client2.out | tr '\n' ' ')"
 kill -9 "$rv1" "$rv2" 2>/dev/null
+for _ in $(seq 1 50); do kill -0 "$reader" 2>/dev/null || break; sleep 0.1; done
+check "the blocked I/O trace reader ended when the VM died" bash -c "! kill -0 $reader 2>/dev/null"
+wait "$reader"
+check_eq "with end-of-file (status 0)" 0 "$?"
 sleep 1
 check_match "the host forgot the VM when its QEMU was killed" "VM of VMM pid $pid left" "$(dmesg)"
 for _ in $(seq 1 100); do kill -0 "$slow" 2>/dev/null || break; sleep 0.1; done

@@ -12,6 +12,8 @@
 mod agent;
 mod client;
 mod frame;
+mod ioload;
+mod iomon_probe;
 mod probe;
 mod qga;
 mod serial;
@@ -123,6 +125,37 @@ enum Command {
         #[arg(long, value_enum)]
         direction: serial::Direction,
     },
+    /// In a guest: make COUNT port-I/O or MMIO requests (the I/O monitor's
+    /// accuracy test and benchmark); prints requests, seconds and rate.
+    IoLoad {
+        /// MMIO to this guest-physical address (through /dev/mem) instead
+        /// of port I/O.
+        #[arg(long)]
+        mmio: bool,
+        /// The port, or with --mmio the address (decimal or 0x hex).
+        #[arg(value_parser = parse_number)]
+        addr: u64,
+        /// Requests to make.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Guest writes (OUT, stores) instead of reads.
+        #[arg(long)]
+        write: bool,
+        /// Port I/O only: string instructions (REP INSB/OUTSB) of this many
+        /// bytes each.
+        #[arg(long, default_value_t = 0)]
+        rep: u32,
+    },
+    /// In L1: hand /dev/covmm's I/O monitor ioctls malformed requests for a
+    /// VM; prints each case's errno as JSON.
+    IomonProbe {
+        /// Pid of the VMM process.
+        #[arg(long)]
+        vm_pid: i32,
+        /// The host device.
+        #[arg(long, default_value = "/dev/covmm")]
+        device: PathBuf,
+    },
     /// Wait until a guest's agent answers.
     Wait {
         /// QEMU's unix socket for the guest's agent port.
@@ -223,6 +256,48 @@ fn main() {
                 1
             }
         },
+        Command::IoLoad {
+            mmio,
+            addr,
+            count,
+            write,
+            rep,
+        } => {
+            let load = ioload::Load {
+                mmio,
+                addr,
+                write,
+                count,
+                rep,
+            };
+            match ioload::run(&load) {
+                Ok(done) => {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "requests": done.requests,
+                            "secs": done.secs,
+                            "per_sec": done.requests as f64 / done.secs.max(1e-9),
+                        })
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("covmm-tb io-load: {e}");
+                    1
+                }
+            }
+        }
+        Command::IomonProbe { vm_pid, device } => match iomon_probe::run(&device, vm_pid) {
+            Ok(report) => {
+                println!("{report}");
+                0
+            }
+            Err(e) => {
+                eprintln!("covmm-tb iomon-probe: {e}");
+                1
+            }
+        },
         Command::TscKhz => {
             println!("{}", tsc::khz());
             0
@@ -258,4 +333,13 @@ fn print_latencies<E: std::fmt::Display>(what: &str, lat: Result<Vec<f64>, E>) -
             1
         }
     }
+}
+
+/// Parses a decimal or `0x` hexadecimal number.
+fn parse_number(text: &str) -> Result<u64, String> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| format!("{text:?} is not a number"))
 }

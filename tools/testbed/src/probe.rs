@@ -25,7 +25,7 @@ extern "C" {
 const O_NONBLOCK: i32 = 0o4000;
 
 /// The errno of ioctl `cmd` with argument pointer `arg` (0 on success).
-fn raw(file: &File, cmd: u32, arg: *mut u8) -> i32 {
+pub(crate) fn raw(file: &File, cmd: u32, arg: *mut u8) -> i32 {
     // SAFETY: the kernel validates the command and copies through the
     // pointer with fault handling; every pointer passed is either a live
     // buffer of the command's size or one meant to fault.
@@ -37,7 +37,7 @@ fn raw(file: &File, cmd: u32, arg: *mut u8) -> i32 {
     }
 }
 
-fn with<T: IntoBytes + FromBytes>(file: &File, cmd: u32, mut arg: T) -> (i32, T) {
+pub(crate) fn with<T: IntoBytes + FromBytes>(file: &File, cmd: u32, mut arg: T) -> (i32, T) {
     let rc = raw(file, cmd, arg.as_mut_bytes().as_mut_ptr());
     (rc, arg)
 }
