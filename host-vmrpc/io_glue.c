@@ -184,6 +184,16 @@ int covmm_io_probes_register(void *data)
 	return 0;
 }
 
+/*
+ * Waits until every probe running now has returned. Since 7.x, tracepoint
+ * probes run under SRCU (tracepoint_srcu) and may be preempted, so an RCU
+ * grace period is not enough.
+ */
+void covmm_io_probes_synchronize(void)
+{
+	tracepoint_synchronize_unregister();
+}
+
 /* Returns once no probe can be running with @data any more. */
 void covmm_io_probes_unregister(void *data)
 {

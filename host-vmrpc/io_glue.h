@@ -31,6 +31,7 @@ void covmm_rs_io_event(void *monitors, const struct covmm_io_event *ev);
 
 int covmm_io_probes_register(void *data);
 void covmm_io_probes_unregister(void *data);
+void covmm_io_probes_synchronize(void);
 
 void *covmm_current_mm(void);
 unsigned long covmm_kvm_online_vcpus(struct kvm *kvm);

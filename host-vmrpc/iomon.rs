@@ -35,7 +35,7 @@ use kernel::{
 use crate::abi::iomon::{
     self as io, IoFilter, IoRecord, IoStatEntry, IoTotals, IoVcpuStat, KIND_PIO,
 };
-use crate::kvm::{monotonic_ns, IoProbes, KvmRef, MmKey, ProbeContext, RcuSlots, VcpuIo};
+use crate::kvm::{monotonic_ns, IoProbes, KvmRef, MmKey, ProbeContext, ProbeSlots, VcpuIo};
 use crate::vm::Vm;
 
 /// Most VMs monitored at once.
@@ -452,14 +452,14 @@ pub(crate) struct IoMonitors {
     #[pin]
     control: Mutex<Control>,
     /// Open sessions, read by the probes without a lock.
-    active: RcuSlots<Capture, MAX_MONITORED>,
+    active: ProbeSlots<Capture, MAX_MONITORED>,
 }
 
 impl IoMonitors {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(IoMonitors {
             control <- new_mutex!(Control { probes: None, closed: false }, "covmm_iomon"),
-            active: RcuSlots::new(),
+            active: ProbeSlots::new(),
         })
     }
 
@@ -495,11 +495,10 @@ impl IoMonitors {
         }
         let mut current = vm.iomon.lock();
         if let Some(old) = current.as_ref() {
-            drop(self.active.remove(old));
+            drop(self.active.remove(old, None));
             old.end();
         }
         if self.active.insert(cap.clone()).is_err() {
-            Self::release_probes_if_idle(&mut ctl, &self.active);
             return Err(EBUSY);
         }
         if ctl.probes.is_none() {
@@ -508,7 +507,7 @@ impl IoMonitors {
             match unsafe { IoProbes::register(self) } {
                 Ok(p) => ctl.probes = Some(p),
                 Err(e) => {
-                    drop(self.active.remove(&cap));
+                    drop(self.active.remove(&cap, None));
                     return Err(e);
                 }
             }
@@ -517,30 +516,25 @@ impl IoMonitors {
         Ok(())
     }
 
-    /// Ends `vm`'s session, if one is open; its figures stay readable.
+    /// Ends `vm`'s session, if one is open; its figures stay readable. The
+    /// last session to end takes the probes with it.
     pub(crate) fn stop(&self, vm: &Vm) {
         let mut ctl = self.control.lock();
         let current = vm.iomon.lock();
-        if let Some(cap) = current.as_ref() {
-            drop(self.active.remove(cap));
-            cap.end();
-        }
-        drop(current);
-        Self::release_probes_if_idle(&mut ctl, &self.active);
-    }
-
-    fn release_probes_if_idle(ctl: &mut Control, active: &RcuSlots<Capture, MAX_MONITORED>) {
-        if active.is_empty() {
-            // Dropping unregisters the probes and waits for them.
-            ctl.probes = None;
-        }
+        let Some(cap) = current.as_ref() else {
+            return;
+        };
+        let last = self.active.contains(cap) && self.active.len() == 1;
+        let probes = if last { ctl.probes.take() } else { None };
+        drop(self.active.remove(cap, probes));
+        cap.end();
     }
 
     /// Module unload: ends every session and removes the probes.
     pub(crate) fn shutdown(&self) {
         let mut ctl = self.control.lock();
         ctl.closed = true;
-        self.active.drain(|cap| cap.end());
-        ctl.probes = None;
+        let probes = ctl.probes.take();
+        self.active.drain(probes, |cap| cap.end());
     }
 }

@@ -54,7 +54,7 @@ use kernel::{
 
 #[path = "kvm_io.rs"]
 mod io;
-pub(crate) use io::{monotonic_ns, IoProbes, ProbeContext, RcuSlots, VcpuIo};
+pub(crate) use io::{monotonic_ns, IoProbes, ProbeContext, ProbeSlots, VcpuIo};
 
 use crate::abi;
 use crate::host_api::DispatchFn as CDispatchFn;

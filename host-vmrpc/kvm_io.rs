@@ -9,9 +9,10 @@
 //!
 //! - [`IoProbes`]: probes on KVM's `kvm_pio`, `kvm_mmio` and `kvm_fast_mmio`
 //!   tracepoints, registered only while some VM is monitored;
-//! - [`ProbeContext`]: proof, inside a probe, that the RCU read side is held
-//!   and that the current thread runs a vCPU;
-//! - [`RcuSlots`]: the table of monitored VMs that probes read without locks;
+//! - [`ProbeContext`]: proof, inside a probe, that the tracepoint's SRCU read
+//!   side is held and that the current thread runs a vCPU;
+//! - [`ProbeSlots`]: the table of monitored VMs that probes read without
+//!   locks;
 //! - [`Kvm::current_vcpu`], [`Kvm::exit_counts`], [`Kvm::bus_covers`] and
 //!   [`OwnedProcess::kvm`]: what the monitor asks of KVM.
 
@@ -25,7 +26,6 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{ordering::Acquire, ordering::Release, Atomic},
-        rcu::synchronize_rcu,
         Arc,
     },
 };
@@ -73,6 +73,7 @@ mod ffi {
     extern "C" {
         pub(super) fn covmm_io_probes_register(data: *const c_void) -> c_int;
         pub(super) fn covmm_io_probes_unregister(data: *const c_void);
+        pub(super) fn covmm_io_probes_synchronize();
         pub(super) fn covmm_current_mm() -> *mut c_void;
         pub(super) fn covmm_kvm_online_vcpus(kvm: *mut raw::kvm) -> c_ulong;
         pub(super) fn covmm_kvm_vcpu_at(kvm: *mut raw::kvm, idx: c_ulong) -> *mut raw::kvm_vcpu;
@@ -89,8 +90,9 @@ mod ffi {
 }
 
 /// Evidence that the code runs inside one of the monitor's tracepoint
-/// probes: in the thread of a vCPU that KVM is running, with preemption
-/// disabled (so inside an RCU read-side critical section).
+/// probes: in the thread of a vCPU that KVM is running, inside the
+/// tracepoint's SRCU read-side critical section (`tracepoint_srcu`; since
+/// 7.x probes may be preempted, so this is not an RCU read side).
 ///
 /// # Invariants
 ///
@@ -210,6 +212,12 @@ pub(crate) fn monotonic_ns() -> u64 {
     ns.max(0) as u64
 }
 
+/// Waits until every tracepoint probe running now has returned.
+fn probe_grace_period() {
+    // SAFETY: sleeps; called from process context without locks held.
+    unsafe { ffi::covmm_io_probes_synchronize() }
+}
+
 /// A fixed table of `Arc<T>` that the tracepoint probes read without a
 /// lock. Writers are serialised by their caller (the monitor's mutex).
 ///
@@ -217,19 +225,20 @@ pub(crate) fn monotonic_ns() -> u64 {
 ///
 /// A non-null slot holds a pointer from `Arc::into_raw` whose reference the
 /// table owns. A slot's reference is given up only after it was emptied and
-/// `synchronize_rcu()` returned, so a probe that loaded the pointer has
-/// finished with it.
-pub(crate) struct RcuSlots<T, const N: usize> {
+/// a probe grace period passed (`tracepoint_synchronize_unregister()`, or
+/// the probes' unregistration, which ends with it), so a probe that loaded
+/// the pointer has finished with it.
+pub(crate) struct ProbeSlots<T, const N: usize> {
     slots: [Atomic<*const T>; N],
 }
 
 // SAFETY: the table hands out `&T` to any thread and moves `Arc<T>` between
 // threads, which `T: Send + Sync` allows.
-unsafe impl<T: Send + Sync, const N: usize> Send for RcuSlots<T, N> {}
+unsafe impl<T: Send + Sync, const N: usize> Send for ProbeSlots<T, N> {}
 // SAFETY: as above; the slots themselves are atomics.
-unsafe impl<T: Send + Sync, const N: usize> Sync for RcuSlots<T, N> {}
+unsafe impl<T: Send + Sync, const N: usize> Sync for ProbeSlots<T, N> {}
 
-impl<T: Send + Sync, const N: usize> RcuSlots<T, N> {
+impl<T: Send + Sync, const N: usize> ProbeSlots<T, N> {
     /// An empty table.
     pub(crate) fn new() -> Self {
         Self {
@@ -247,24 +256,33 @@ impl<T: Send + Sync, const N: usize> RcuSlots<T, N> {
         Ok(())
     }
 
-    /// Withdraws `item` and returns the table's reference on it, once no
-    /// probe can still be looking at it. Sleeps.
-    pub(crate) fn remove(&self, item: &T) -> Option<Arc<T>> {
-        let slot = self.slots.iter().find(|s| ptr::eq(s.load(Acquire), item))?;
-        let raw = slot.xchg(ptr::null(), Release);
-        synchronize_rcu();
+    /// Withdraws `item`, if the table holds it, and returns the table's
+    /// reference once no probe can still be looking at it. `probes`, if
+    /// given, are unregistered meanwhile, which ends with the grace period
+    /// the removal needs. Sleeps.
+    pub(crate) fn remove(&self, item: &T, probes: Option<IoProbes>) -> Option<Arc<T>> {
+        let slot = self.slots.iter().find(|s| ptr::eq(s.load(Acquire), item));
+        let raw = slot.map(|s| s.xchg(ptr::null(), Release));
+        match probes {
+            Some(p) => drop(p),
+            None if raw.is_some() => probe_grace_period(),
+            None => {}
+        }
         // SAFETY: `raw` came from `Arc::into_raw` in `insert` and its slot
         // no longer holds it; every probe that could have loaded it has
         // finished (type invariant).
-        Some(unsafe { Arc::from_raw(raw) })
+        raw.map(|raw| unsafe { Arc::from_raw(raw) })
     }
 
-    /// Withdraws every item and, once no probe can still be looking at
-    /// them, gives each to `f`. Sleeps.
-    pub(crate) fn drain(&self, mut f: impl FnMut(Arc<T>)) {
+    /// Withdraws every item and unregisters `probes`; then, once no probe
+    /// can still be looking at the items, gives each to `f`. Sleeps.
+    pub(crate) fn drain(&self, probes: Option<IoProbes>, mut f: impl FnMut(Arc<T>)) {
         let taken: [*const T; N] =
             core::array::from_fn(|i| self.slots[i].xchg(ptr::null(), Release));
-        synchronize_rcu();
+        match probes {
+            Some(p) => drop(p),
+            None => probe_grace_period(),
+        }
         for raw in taken.into_iter().filter(|p| !p.is_null()) {
             // SAFETY: as in `remove`: the table owned this reference, and
             // the grace period has passed.
@@ -272,18 +290,27 @@ impl<T: Send + Sync, const N: usize> RcuSlots<T, N> {
         }
     }
 
-    /// Whether no slot is in use.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.slots.iter().all(|s| s.load(Acquire).is_null())
+    /// Whether the table holds `item`.
+    pub(crate) fn contains(&self, item: &T) -> bool {
+        self.slots.iter().any(|s| ptr::eq(s.load(Acquire), item))
+    }
+
+    /// How many slots are in use.
+    pub(crate) fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| !s.load(Acquire).is_null())
+            .count()
     }
 
     /// The items, for a probe.
     pub(crate) fn iter<'a>(&'a self, _ctx: &'a ProbeContext) -> impl Iterator<Item = &'a T> {
         self.slots.iter().filter_map(|s| {
             let p = s.load(Acquire);
-            // SAFETY: a probe runs inside an RCU read-side critical section
-            // (`ProbeContext`), and a slot's item is released only after a
-            // grace period (type invariant), so it outlives `'a`.
+            // SAFETY: a probe runs inside the tracepoint's SRCU read-side
+            // critical section (`ProbeContext`), and a slot's item is
+            // released only after a probe grace period (type invariant),
+            // so it outlives `'a`.
             (!p.is_null()).then(|| unsafe { &*p })
         })
     }
@@ -335,8 +362,8 @@ impl Drop for IoProbes {
 /// # Safety
 ///
 /// Called only by the probes that [`IoProbes`] registered with `monitors`,
-/// in the thread running a vCPU, with preemption disabled; `ev` is valid
-/// for the call.
+/// in the thread running a vCPU, inside the tracepoint's SRCU read side;
+/// `ev` is valid for the call.
 #[no_mangle]
 unsafe extern "C" fn covmm_rs_io_event(monitors: *const c_void, ev: *const ffi::covmm_io_event) {
     // SAFETY: per the function's contract, `monitors` is the live

@@ -130,4 +130,50 @@ check_match "the raw virtio-serial line was timed" '^[1-9][0-9]*$' "$vraw"
 check_match "com-dd over virtio-serial was timed" '"bytes_per_sec":[0-9.]+' "$vdd"
 check_match "com-dd over the 16550 was timed" '"bytes_per_sec":[0-9.]+' "$udd"
 l2_stop com
+
+# The I/O monitor's cost, in a one-vCPU guest of its own with no CoVMM
+# module: the rate of a port-I/O loop (OUT to a free port, which QEMU
+# answers) without host-vmrpc, with it loaded but monitoring off, with
+# monitoring on (a reader draining the trace), and on with a full ring (no
+# reader: every record is dropped after the first 8192). Three rounds in
+# turn; the medians go in the table, the spread says how noisy it is.
+IO_N=${IO_N:-20000}
+l2_start io || fail "the I/O monitor bench guest boots"
+io_vm=$(l2_pid io)
+io_rate() { l2 io covmm-tb io-load 0x2e0 --count "$IO_N" --write | sed -n 's/.*"per_sec":\([0-9.]*\).*/\1/p'; }
+: >/tmp/iomon-rates
+for round in 1 2 3; do
+	host_loaded && host_unload
+	echo "none $(io_rate)" >>/tmp/iomon-rates
+	host_load
+	echo "off $(io_rate)" >>/tmp/iomon-rates
+	"$TOOLS/covmm" iomon "$io_vm" on
+	"$TOOLS/covmm" iotrace "$io_vm" --follow >/dev/null 2>&1 &
+	drain=$!
+	echo "on $(io_rate)" >>/tmp/iomon-rates
+	"$TOOLS/covmm" iomon "$io_vm" off
+	wait "$drain"
+	"$TOOLS/covmm" iomon "$io_vm" on
+	echo "full $(io_rate)" >>/tmp/iomon-rates
+	dropped=$("$TOOLS/covmm" --json iostat "$io_vm" | jq .totals.dropped)
+	"$TOOLS/covmm" iomon "$io_vm" off
+	echo "round $round: $(tail -n 4 /tmp/iomon-rates | tr '\n' ' ') dropped $dropped"
+done
+median() { awk -v k="$1" '$1 == k { print $2 }' /tmp/iomon-rates | sort -g | sed -n 2p; }
+spread() {
+	awk -v k="$1" '$1 == k { v[n++] = $2 } END { lo = v[0]; hi = v[0]; for (i in v) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i] } printf "%.3f", (hi - lo) / hi }' /tmp/iomon-rates
+}
+{
+	echo "io_rate_none=$(median none)"
+	echo "io_rate_off=$(median off)"
+	echo "io_rate_on=$(median on)"
+	echo "io_rate_full=$(median full)"
+	echo "io_spread_none=$(spread none)"
+	echo "io_full_dropped=$dropped"
+	echo "io_count=$IO_N"
+} >>"$B"
+check_match "the port-I/O loop was timed" '^[0-9.]+$' "$(median on)"
+check_match "the full ring dropped records" '^[1-9][0-9]*$' "$dropped"
+l2_stop io
+host_loaded && host_unload
 cat "$B"

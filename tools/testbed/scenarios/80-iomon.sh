@@ -40,21 +40,21 @@ check_match "covmm explains a bad filter before sending it" 'bad filter: .*above
 	"$("$COVMM" iomon "$vm" on port=0x10000 2>&1)"
 check_match "covmm names a process without a VM" 'runs no KVM virtual machine' "$("$COVMM" iomon $$ on 2>&1)"
 
-# Exact counts, port I/O: single OUTs and INs, and REP OUTSB of 16 bytes.
+# Exact counts, port I/O: OUTs and INs.
 check "monitoring the test port" "$COVMM" iomon "$vm" on port=$PORT
 check_match "iomon shows the filter" '^on port=0x2e0$' "$(cat "$P/iomon")"
 l2 guest covmm-tb io-load $PORT --count 3000 --write
 l2 guest covmm-tb io-load $PORT --count 1000
-l2 guest covmm-tb io-load $PORT --count 100 --rep 16 --write
 stats=$("$COVMM" --json iostat "$vm")
 echo "iostat: $stats"
 entry='.entries[] | select(.kind == "pio" and .first == 736)'
-check_eq "iostat counts exactly the guest's OUTs (3000 + 100 x 16 bytes)" 4600 "$(jqs "$entry | .writes" "$stats")"
-check_eq "and its INs" 1000 "$(jqs "$entry | .reads" "$stats")"
-check_eq "one request per instruction" 4100 "$(jqs .totals.requests "$stats")"
+check_eq "iostat counts exactly the guest's 3000 OUTs" 3000 "$(jqs "$entry | .writes" "$stats")"
+check_eq "and its 1000 INs" 1000 "$(jqs "$entry | .reads" "$stats")"
+check_eq "one request per instruction" 4000 "$(jqs .totals.requests "$stats")"
 check_eq "nothing outside the filter" 1 "$(jqs '.entries | length' "$stats")"
-check_eq "all from vCPU 0" 5600 "$(jqs '.vcpus[] | select(.vcpu == 0) | .pio' "$stats")"
-check_match "/proc iostat has the port's line" '^pio +0x2e0 +0x2e0 +1000 +4600 +5600 ' "$(cat "$P/iostat")"
+check_eq "all from vCPU 0" 4000 "$(jqs '.vcpus[] | select(.vcpu == 0) | .pio' "$stats")"
+check_match "/proc iostat has the port's line" '^pio +0x2e0 +0x2e0 +1000 +3000 +4000 ' \
+	"$(grep '^pio ' "$P/iostat")"
 
 # Exact counts, MMIO.
 check "monitoring a page of MMIO" "$COVMM" iomon "$vm" on "mmio=$MMIO-$((MMIO + 0xfff))"
@@ -129,12 +129,15 @@ check_match "nor read the trace through covmm" 'permission denied' "$(as_nobody 
 chmod 600 /dev/covmm
 
 # An I/O storm from here on; iotop ranks the port first.
-before=$(l1_slab_kb)
 l2 guest "covmm-tb io-load $PORT --count 1000000000 --write >/dev/null 2>&1 & echo \$! >>/tmp/covmm-bg.pids"
 check "monitoring on during the storm" "$COVMM" iomon "$vm" on
 top=$("$COVMM" iotop "$vm" --iterations 2)
 echo "$top"
 check_match "iotop ranks the busy port first" '^pio +0x2e0 +[0-9.]+ ' "$(awk '/^KIND/ { n++; getline; if (n == 2) print }' <<<"$top")"
+# The last session stays readable after off, so one is made first: the
+# slab readings compare like with like.
+echo on >"$P/iomon" && echo off >"$P/iomon"
+before=$(l1_slab_kb)
 ok=0
 t0=$(date +%s)
 for _ in $(seq 1 1000); do

@@ -141,10 +141,6 @@ enum Command {
         /// Guest writes (OUT, stores) instead of reads.
         #[arg(long)]
         write: bool,
-        /// Port I/O only: string instructions (REP INSB/OUTSB) of this many
-        /// bytes each.
-        #[arg(long, default_value_t = 0)]
-        rep: u32,
     },
     /// In L1: hand /dev/covmm's I/O monitor ioctls malformed requests for a
     /// VM; prints each case's errno as JSON.
@@ -261,14 +257,12 @@ fn main() {
             addr,
             count,
             write,
-            rep,
         } => {
             let load = ioload::Load {
                 mmio,
                 addr,
                 write,
                 count,
-                rep,
             };
             match ioload::run(&load) {
                 Ok(done) => {
