@@ -30,9 +30,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <(default_scenarios)
-# Limits for a whole boot, far above what the suite takes (about 2 and 8
+# Limits for a whole boot, well above what the suite takes (about 10 and 20
 # minutes on 2 cores), so that only a hang reaches them.
-[ -n "$timeout" ] || timeout=$([ "$flavor" = debug ] && echo 1500 || echo 900)
+[ -n "$timeout" ] || timeout=$([ "$flavor" = debug ] && echo 1800 || echo 1200)
 
 tree=$("$COVMM_ROOT/tools/build/kernel.sh" "$flavor" | tail -n1)
 run=$COVMM_ROOT/build/testbed/$flavor

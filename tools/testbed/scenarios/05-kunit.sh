@@ -8,6 +8,7 @@ if [ "$FLAVOR" != debug ]; then
 fi
 check "host-vmrpc loads" host_load
 kunit_results covmm_abi
+kunit_results covmm_iomon_abi
 kunit_results covmm_host_hypercall
 kunit_results covmm_host_server
 check "host-vmrpc unloads" host_unload
