@@ -321,9 +321,12 @@ impl HostDevice {
             KVVec::from_elem(io::IoRecord::default(), req.capacity as usize, GFP_KERNEL)?;
         let batch = cap.read(&mut records, nonblock)?;
         let taken = &records[..batch.count];
-        UserSlice::new(UserPtr::from_addr(req.records as usize), taken.as_bytes().len())
-            .writer()
-            .write_slice(taken.as_bytes())?;
+        UserSlice::new(
+            UserPtr::from_addr(req.records as usize),
+            taken.as_bytes().len(),
+        )
+        .writer()
+        .write_slice(taken.as_bytes())?;
         req.count = batch.count as u32;
         req.dropped = batch.dropped;
         req.eof = batch.eof.into();
@@ -339,13 +342,19 @@ impl HostDevice {
         let vm = Self::monitored_vm(req.vm_pid)?;
         let snap = vm.iomon_session().ok_or(ENODATA)?.snapshot()?;
         let entries = &snap.entries[..snap.entries.len().min(req.entries_cap as usize)];
-        UserSlice::new(UserPtr::from_addr(req.entries as usize), entries.as_bytes().len())
-            .writer()
-            .write_slice(entries.as_bytes())?;
+        UserSlice::new(
+            UserPtr::from_addr(req.entries as usize),
+            entries.as_bytes().len(),
+        )
+        .writer()
+        .write_slice(entries.as_bytes())?;
         let vcpus = &snap.vcpus[..snap.vcpus.len().min(req.vcpus_cap as usize)];
-        UserSlice::new(UserPtr::from_addr(req.vcpus as usize), vcpus.as_bytes().len())
-            .writer()
-            .write_slice(vcpus.as_bytes())?;
+        UserSlice::new(
+            UserPtr::from_addr(req.vcpus as usize),
+            vcpus.as_bytes().len(),
+        )
+        .writer()
+        .write_slice(vcpus.as_bytes())?;
         let kvm = vm.kvm().exit_counts();
         req.entries_count = snap.entries.len() as u32;
         req.vcpus_count = snap.vcpus.len() as u32;

@@ -153,7 +153,9 @@ impl Inner {
             t.unattributed += 1;
         }
 
-        let e = self.table.entry(rec.kind, io::stat_span(rec.kind, rec.addr));
+        let e = self
+            .table
+            .entry(rec.kind, io::stat_span(rec.kind, rec.addr));
         if rec.is_write() {
             e.writes += n;
         } else {
@@ -398,7 +400,10 @@ impl Capture {
         };
         let named = busy_named(&entries);
         sort_busiest_first(&mut entries[..named]);
-        for e in entries.iter_mut().filter(|e| e.flags & io::ENTRY_OTHER == 0) {
+        for e in entries
+            .iter_mut()
+            .filter(|e| e.flags & io::ENTRY_OTHER == 0)
+        {
             if self.kvm.bus_covers(e.kind == KIND_PIO, e.first, e.last) {
                 e.flags |= io::ENTRY_IN_KERNEL;
             }

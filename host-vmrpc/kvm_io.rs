@@ -21,8 +21,8 @@ use core::ptr;
 
 use kernel::{
     bindings,
-    ffi::c_ulong,
     error::to_result,
+    ffi::c_ulong,
     prelude::*,
     sync::{
         atomic::{ordering::Acquire, ordering::Release, Atomic},
@@ -79,12 +79,13 @@ mod ffi {
         pub(super) fn covmm_kvm_vcpu_at(kvm: *mut raw::kvm, idx: c_ulong) -> *mut raw::kvm_vcpu;
         pub(super) fn covmm_vcpu_is_current(vcpu: *mut raw::kvm_vcpu) -> bool;
         pub(super) fn covmm_vcpu_io_info(vcpu: *mut raw::kvm_vcpu, out: *mut covmm_vcpu_io);
-        pub(super) fn covmm_vcpu_exit_counts(
-            vcpu: *mut raw::kvm_vcpu,
-            out: *mut covmm_exit_counts,
-        );
-        pub(super) fn covmm_kvm_bus_covers(kvm: *mut raw::kvm, pio: bool, first: u64, last: u64)
-            -> bool;
+        pub(super) fn covmm_vcpu_exit_counts(vcpu: *mut raw::kvm_vcpu, out: *mut covmm_exit_counts);
+        pub(super) fn covmm_kvm_bus_covers(
+            kvm: *mut raw::kvm,
+            pio: bool,
+            first: u64,
+            last: u64,
+        ) -> bool;
         pub(super) fn covmm_task_get_kvm(task: *mut bindings::task_struct) -> *mut raw::kvm;
     }
 }

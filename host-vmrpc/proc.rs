@@ -161,7 +161,11 @@ fn iostat(vm: &Vm, seq: &SeqFile) -> Result {
     seq_print!(
         seq,
         "monitoring: {} for {}.{:06} s, ring: {} records, filter: ",
-        if snap.enabled { "on" } else { "off, last session" },
+        if snap.enabled {
+            "on"
+        } else {
+            "off, last session"
+        },
         secs,
         micros,
         snap.ring
@@ -198,7 +202,11 @@ fn iostat(vm: &Vm, seq: &SeqFile) -> Result {
         "kind  first               last                reads       writes      bytes         rate/s     handled\n"
     );
     for e in snap.entries.iter() {
-        let kind = if e.kind == io::KIND_PIO { "pio" } else { "mmio" };
+        let kind = if e.kind == io::KIND_PIO {
+            "pio"
+        } else {
+            "mmio"
+        };
         let rate = rate_tenths(e.reads + e.writes, snap.elapsed_ns);
         let handled = if e.flags & io::ENTRY_OTHER != 0 {
             "other (table full)"
@@ -332,10 +340,7 @@ impl TraceReader {
     pub(crate) fn poll(&self, file: &File, table: &PollTable<'_>) -> bool {
         table.register_wait(file, self.cap.readers());
         // A reader holding the lock is taking what there is.
-        let pending = self
-            .pending
-            .try_lock()
-            .is_some_and(|p| p.at < p.text.len());
+        let pending = self.pending.try_lock().is_some_and(|p| p.at < p.text.len());
         pending || self.cap.readable()
     }
 }

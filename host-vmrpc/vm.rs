@@ -38,7 +38,9 @@ use kernel::{
 
 use crate::abi;
 use crate::iomon::Capture;
-use crate::kvm::{Kvm, KvmRef, MmKey, MmWatch, OwnedProcess, ProcDir, ProcOwner, Vcpu, VmKey, Workqueue};
+use crate::kvm::{
+    Kvm, KvmRef, MmKey, MmWatch, OwnedProcess, ProcDir, ProcOwner, Vcpu, VmKey, Workqueue,
+};
 use crate::rvmrpc::RvHub;
 use crate::server::Server;
 use crate::userserver::UserCall;

@@ -788,10 +788,7 @@ mod tests {
             stat_span(KIND_MMIO, 0xfebf_1234),
             (0xfebf_1000, 0xfebf_1fff)
         );
-        assert_eq!(
-            stat_span(KIND_MMIO, u64::MAX),
-            (!0xfff, u64::MAX)
-        );
+        assert_eq!(stat_span(KIND_MMIO, u64::MAX), (!0xfff, u64::MAX));
     }
 
     #[test]
