@@ -33,7 +33,7 @@ use kernel::{
 };
 use zerocopy::{FromBytes, IntoBytes};
 
-use kernel::time::{delay::fsleep, Delta};
+use kernel::time::{delay::fsleep, msecs_to_jiffies, Delta};
 
 use crate::abi::{self, entry, service, Opcode, RvInit, RvRequest};
 use crate::hypercall::{
@@ -48,6 +48,8 @@ const RESP_LEN: usize = abi::RV_MAX_BUF as usize;
 /// Sleeps between looks for a request while the CPU has other work.
 const MIN_BACKOFF_US: i64 = 100;
 const MAX_BACKOFF_US: i64 = 4000;
+/// Longest wait for a sibling's answer before looking again.
+const ANSWER_WAIT_MS: u32 = 4;
 /// Largest /proc text a service reads.
 const PROC_TEXT: usize = 64 * 1024;
 
@@ -117,6 +119,12 @@ pub(crate) struct RvServer {
     waiting: Mutex<bool>,
     #[pin]
     turn_over: CondVar,
+    /// How many threads are dispatching a request they took.
+    #[pin]
+    serving: Mutex<u32>,
+    /// Signalled each time a thread has answered its request.
+    #[pin]
+    answered: CondVar,
 }
 
 impl RvServer {
@@ -129,6 +137,8 @@ impl RvServer {
                 services <- new_mutex!(KVec::new(), "covmm_guest_services"),
                 waiting <- new_mutex!(false, "covmm_guest_waiting"),
                 turn_over <- new_condvar!("covmm_guest_turn_over"),
+                serving <- new_mutex!(0, "covmm_guest_serving"),
+                answered <- new_condvar!("covmm_guest_answered"),
             }),
             GFP_KERNEL,
         )?;
@@ -259,19 +269,25 @@ impl RvServer {
     /// So only one thread at a time waits there (the others sleep in the
     /// guest until it takes a request), and it waits only while nothing else
     /// wants its CPU, as KVM's halt polling stops when other tasks want to
-    /// run: otherwise it only looks for a request (`RV_NO_WAIT`), sleeping
-    /// 100 us to 4 ms between looks. Answers go back at once, without
-    /// waiting.
+    /// run: otherwise it only looks for a request (`RV_NO_WAIT`). Between
+    /// looks it sleeps until a sibling that is dispatching has answered
+    /// (that sibling is usually what keeps the CPU busy, and a client
+    /// usually sends its next request right after an answer), or, when no
+    /// sibling is dispatching, 100 us to 4 ms. Answers go back at once,
+    /// without waiting.
     fn serve_requests(&self, slot: u64, req: &mut [u8], resp: &mut [u8]) {
-        let (mut tag, mut result) = (0u64, 0i64);
-        // The sleep between looks while the CPU is contended: short at first
-        // (the contender is often a sibling thread about to block), longer
-        // while a busy guest keeps it.
+        let mut answer: Option<(Serving<'_>, u64, i64)> = None;
+        // The sleep between looks while a busy guest keeps the CPU: short at
+        // first, longer while the guest stays busy.
         let mut backoff_us = MIN_BACKOFF_US;
         loop {
-            let r = if tag != 0 {
-                self.hv
-                    .call(Opcode::RvWait, [slot, tag, result as u64, abi::RV_NO_WAIT])
+            let (r, serving) = if let Some((serving, tag, result)) = answer.take() {
+                let r = self
+                    .hv
+                    .call(Opcode::RvWait, [slot, tag, result as u64, abi::RV_NO_WAIT]);
+                drop(serving);
+                // Counted as serving again before a sibling could look.
+                (r, (r == abi::RV_REQUEST).then(|| self.serving()))
             } else {
                 let Some(_turn) = self.waiting_turn() else {
                     self.hv.call(Opcode::RvFini, [slot, 0, 0, 0]);
@@ -281,23 +297,48 @@ impl RvServer {
                 let flags = if contended { abi::RV_NO_WAIT } else { 0 };
                 let r = self.hv.call(Opcode::RvWait, [slot, 0, 0, flags]);
                 if r == abi::CALL_AGAIN && contended {
-                    fsleep(Delta::from_micros(backoff_us));
-                    backoff_us = (backoff_us * 2).min(MAX_BACKOFF_US);
+                    self.back_off(&mut backoff_us);
                 } else {
                     backoff_us = MIN_BACKOFF_US;
                 }
-                r
+                // Counted as serving before the turn passes to a sibling.
+                (r, (r == abi::RV_REQUEST).then(|| self.serving()))
             };
-            tag = 0;
-            match r {
-                abi::RV_REQUEST => (tag, result) = self.dispatch(req, resp),
-                abi::CALL_AGAIN => cond_resched(),
+            match (r, serving) {
+                (abi::RV_REQUEST, Some(serving)) => {
+                    let (tag, result) = self.dispatch(req, resp);
+                    // Tag 0 is a request the host never sent: nothing to answer.
+                    answer = (tag != 0).then_some((serving, tag, result));
+                }
+                (abi::CALL_AGAIN, _) => cond_resched(),
                 _ => {
                     msleep(100);
                     return;
                 }
             }
         }
+    }
+
+    /// Marks this thread as dispatching until the guard drops.
+    fn serving(&self) -> Serving<'_> {
+        *self.serving.lock() += 1;
+        Serving { server: self }
+    }
+
+    /// Sleeps between two looks for a request on a contended CPU: until a
+    /// dispatching sibling answers, or else for `backoff_us`, which doubles.
+    fn back_off(&self, backoff_us: &mut i64) {
+        let mut serving = self.serving.lock();
+        if *serving > 0 {
+            let _ = self
+                .answered
+                .wait_interruptible_timeout(&mut serving, msecs_to_jiffies(ANSWER_WAIT_MS));
+            *backoff_us = MIN_BACKOFF_US;
+            return;
+        }
+        drop(serving);
+        fsleep(Delta::from_micros(*backoff_us));
+        *backoff_us = (*backoff_us * 2).min(MAX_BACKOFF_US);
     }
 
     /// Waits (interruptibly, in the guest) for this thread's turn to wait in
@@ -328,6 +369,19 @@ impl Drop for WaitingTurn<'_> {
     fn drop(&mut self) {
         *self.server.waiting.lock() = false;
         self.server.turn_over.notify_one();
+    }
+}
+
+/// A thread dispatching a request; ends, and wakes the thread waiting for
+/// an answer, on drop.
+struct Serving<'a> {
+    server: &'a RvServer,
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        *self.server.serving.lock() -= 1;
+        self.server.answered.notify_all();
     }
 }
 

@@ -4,7 +4,10 @@
 # next to its anchors in the same run (tools/testbed/bench-scenario.sh), and
 # writes the table to Documentation/bench.md.
 . "$(dirname "$0")/../build/common.sh"
-"$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode bench bench-scenario >/dev/null || true
+# The measurements take about 25 minutes under emulation: far longer than a
+# test scenario may.
+export SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-3000}
+"$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode bench --timeout 3600 bench-scenario >/dev/null || true
 run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
 [ -s "$run/bench.txt" ] || die "the benchmark produced no numbers; see $run/results and $run/log/"
 read -r _ failed <"$run/summary"

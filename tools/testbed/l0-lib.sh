@@ -129,6 +129,11 @@ prepare_run_dir() {
 		SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-$([ "$flavor" = debug ] && echo 600 || echo 300)}
 		SOAK_SECONDS=${SOAK_SECONDS:-600}
 	EOF
+	# The benchmark's knobs, passed on only when set (bench-scenario.sh).
+	local knob
+	for knob in BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N SOAK_SMP; do
+		[ -z "${!knob:-}" ] || echo "$knob=\"${!knob}\"" >>"$run/env"
+	done
 	cp "$TESTBED/l1-runner.sh" "$run/l1-runner.sh"
 }
 

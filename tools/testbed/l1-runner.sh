@@ -6,6 +6,8 @@
 set -u
 . /run/covmm/env
 export REPO FLAVOR MODE RELEASE KERNEL MODULES TOOLS
+# The benchmark's knobs, when set (l0-lib.sh).
+export BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N SOAK_SMP
 RUN=/run/covmm
 export RUN
 mkdir -p "$RUN/log"

@@ -149,7 +149,9 @@ pub enum Direction {
 /// side of the port running (see [`Direction`]); returns bytes per second.
 pub fn raw_bench(sock: &Path, bytes: u64, dir: Direction) -> io::Result<f64> {
     let mut s = UnixStream::connect(sock)?;
+    // A guest that stops reading must not hang the benchmark.
     s.set_read_timeout(Some(std::time::Duration::from_secs(600)))?;
+    s.set_write_timeout(Some(std::time::Duration::from_secs(600)))?;
     let mut buf = vec![0u8; 1 << 16];
     match dir {
         Direction::In => {
