@@ -8,6 +8,8 @@ B=$RUN/bench.txt
 : >"$B"
 # BENCH_PARTS picks sections, for a quicker look at one of them.
 part() { [[ " ${BENCH_PARTS:-vmrpc rv com io} " == *" $1 "* ]]; }
+# field NAME: the number NAME in a JSON object on stdin.
+field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 check "host-vmrpc loads" host_load
 
 if part vmrpc; then
@@ -52,7 +54,6 @@ l2 rv 'for p in /sys/class/virtio-ports/*; do
 	done
 	/usr/sbin/qemu-ga -m virtio-serial -p $dev -t /tmp >/tmp/qga.log 2>&1 & echo $! >>/tmp/covmm-bg.pids'
 sleep 1
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 rv=$("$TOOLS/covmm" bench "$vm" --service meminfo --count 1000 --json)
 floor=$("$TOOLS/covmm" bench "$vm" --service echo --count 1000 --json)
 vs=$("$TOOLS/covmm-tb" vsock-bench --cid 3 --port 5000 --count 1000)
@@ -85,9 +86,10 @@ check "host-vmrpc unloads" host_unload
 
 # The serial channel, in a one-vCPU guest with no CoVMM module: com-dd over
 # virtio-serial and over the 16550, each next to the raw line (the same
-# number of bytes through the same port with no protocol: `head -c` in the
-# guest reads them, then answers one byte, which stops the clock), and the
-# latency of com-run of `true` (connect, session, spawn, exit status).
+# number of bytes through the same port with no protocol: `covmm-tb
+# raw-sink` in the guest reads them, then answers one byte, which stops the
+# clock), and the latency of com-run of `true` (connect, session, spawn,
+# exit status).
 if part com; then
 COM_VPORT_BYTES=${COM_VPORT_BYTES:-$((64 << 20))}
 COM_UART_BYTES=${COM_UART_BYTES:-$((64 << 10))}
@@ -98,19 +100,25 @@ vdev=$(l2 com 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = org.c
 l2 com stty -F /dev/ttyS1 raw -echo 115200
 # raw_in SOCK DEV BYTES: bytes per second host to guest with no protocol.
 raw_in() {
-	l2 com "head -c $3 $2 >/dev/null; printf x >$2" >/dev/null &
+	echo "$(date +%T) raw line: $3 bytes into $2" >&2
+	L2_CMD_TIMEOUT=1200 l2 com covmm-tb raw-sink "$2" --bytes "$3" >&2 &
 	sleep 1
 	"$TOOLS/covmm-tb" raw-bench "$1" --bytes "$3" --direction in | sed -n 's/^bytes_per_sec=//p'
 	wait
+	echo "$(date +%T) raw line done" >&2
 }
+echo "serial ports: virtio $vdev, 16550 $(l2 com 'dmesg | grep ttyS1')"
 vraw=$(raw_in "$VPORT" "$vdev" "$COM_VPORT_BYTES")
 uraw=$(raw_in "$UART" /dev/ttyS1 "$COM_UART_BYTES")
 l2 com 'covmm-agent --port-name org.covmm.com.0 --root /tmp/com >/dev/null 2>&1 & echo $! >>/tmp/covmm-bg.pids
 	covmm-agent --device /dev/ttyS1 --root /tmp/com >/dev/null 2>&1 & echo $! >>/tmp/covmm-bg.pids'
 head -c "$COM_VPORT_BYTES" /dev/urandom >/tmp/covmm-com-v.bin
 head -c "$COM_UART_BYTES" /dev/urandom >/tmp/covmm-com-u.bin
+echo "$(date +%T) com-dd over virtio-serial"
 vdd=$("$TOOLS/covmm" com-dd "$VPORT" /tmp/covmm-com-v.bin v.bin --json 2>&1)
+echo "$(date +%T) com-dd over the 16550"
 udd=$("$TOOLS/covmm" com-dd "$UART" /tmp/covmm-com-u.bin u.bin --uart --json 2>&1)
+echo "$(date +%T) com-run"
 check_eq "the virtio-serial copy arrived whole" "$(sha256sum </tmp/covmm-com-v.bin)" "$(l2 com 'sha256sum </tmp/com/v.bin')"
 check_eq "the 16550 copy arrived whole" "$(sha256sum </tmp/covmm-com-u.bin)" "$(l2 com 'sha256sum </tmp/com/u.bin')"
 rm -f /tmp/covmm-com-v.bin /tmp/covmm-com-u.bin

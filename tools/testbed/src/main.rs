@@ -125,6 +125,15 @@ enum Command {
         #[arg(long, value_enum)]
         direction: serial::Direction,
     },
+    /// In a guest: the far end of `raw-bench --direction in`: reads BYTES
+    /// from the port DEV, then writes one byte back.
+    RawSink {
+        /// The guest's serial device (/dev/vportNpM, /dev/ttyS1).
+        dev: PathBuf,
+        /// Bytes to read.
+        #[arg(long)]
+        bytes: u64,
+    },
     /// In a guest: make COUNT port-I/O or MMIO requests (the I/O monitor's
     /// accuracy test and benchmark); prints requests, seconds and rate.
     IoLoad {
@@ -249,6 +258,13 @@ fn main() {
             }
             Err(e) => {
                 eprintln!("covmm-tb raw-bench: {e}");
+                1
+            }
+        },
+        Command::RawSink { dev, bytes } => match serial::raw_sink(&dev, bytes) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("covmm-tb raw-sink: {}: {e}", dev.display());
                 1
             }
         },

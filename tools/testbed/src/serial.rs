@@ -11,7 +11,7 @@
 //!
 //! `covmm-tb raw-bench` is the benchmark's anchor: the same port with no
 //! protocol at all, bytes pushed through as fast as the guest takes them
-//! (`cat` in the guest, [`raw_bench`]).
+//! ([`raw_bench`], with [`raw_sink`] in the guest).
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -143,6 +143,28 @@ pub enum Direction {
     /// Guest to host: the guest writes `bytes` into its port; the clock
     /// runs from the first byte to the last.
     Out,
+}
+
+/// The guest's end of [`Direction::In`]: reads `bytes` from `dev`, then
+/// writes one byte back. A virtio-serial port reads as end-of-file while no
+/// host program is connected to its chardev, so end-of-file means "not
+/// yet" here: the sink may start before the host connects.
+pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
+    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(dev)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut left = bytes;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match port.read(&mut buf[..want])? {
+            0 if std::time::Instant::now() > deadline => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no host connected"))
+            }
+            0 => thread::sleep(std::time::Duration::from_millis(10)),
+            n => left -= n as u64,
+        }
+    }
+    port.write_all(b"x")
 }
 
 /// Times `bytes` through QEMU's socket `sock` with nothing but the guest's
