@@ -150,7 +150,10 @@ pub enum Direction {
 /// host program is connected to its chardev, so end-of-file means "not
 /// yet" here: the sink may start before the host connects.
 pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
-    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(dev)?;
+    let mut port = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)?;
     let mut buf = vec![0u8; 1 << 16];
     let mut left = bytes;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
