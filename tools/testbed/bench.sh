@@ -92,8 +92,9 @@ the trace in L1; with the ring full nothing reads it.
 How (serial channel): an L2 with no CoVMM module runs \`covmm-agent\` on
 its 16550 (ttyS1) and on a virtio-serial port; L1 runs \`covmm com-dd\` and
 \`com-run\` straight to QEMU's chardev sockets. The raw line is the same
-number of bytes pushed into the same socket with no protocol, read in the
-guest by \`head -c\` (\`covmm-tb raw-bench\`). The papers' figures (51,770
+number of bytes pushed into the same socket with no protocol
+(\`covmm-tb raw-bench\`), read in the guest by \`covmm-tb raw-sink\`, which
+answers one byte at the end. The papers' figures (51,770
 B/s, 0.76 s) are from their 2012 hardware and virsh; the raw line is the
 anchor measured here.
 
