@@ -19,6 +19,12 @@
 //!
 //! Both fail with `ENODATA` for a VM that was never monitored.
 //!
+//! hlfs exports (`hlfs.rs`), for the same owners: `HOST_IOC_HLFS_EXPORT`
+//! (registering the VM as the I/O monitor does; `EEXIST` for a tag in use,
+//! `EINVAL` for a bad tag, path or id map, the host's errno if the owner
+//! cannot reach the directory), `HOST_IOC_HLFS_UNEXPORT` (`ENOENT`) and
+//! `HOST_IOC_HLFS_LIST`.
+//!
 //! And VMRPC servers in host user space (`userserver.rs`), one per open
 //! file:
 //! - `HOST_IOC_SERVER_REGISTER` makes the file a server for the guests of one
@@ -45,11 +51,12 @@ use kernel::{
     sync::{Arc, Mutex},
     uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use kernel::alloc::KVVec;
 
 use crate::abi;
+use crate::abi::hlfs as fs;
 use crate::abi::iomon as io;
 use crate::kvm::{self, OwnedProcess};
 use crate::rvmrpc::Status;
@@ -370,6 +377,82 @@ impl HostDevice {
         Ok(0)
     }
 
+    fn hlfs_export(arg: usize) -> Result<isize> {
+        let (req, _) = read_arg::<fs::HostHlfsExport>(arg)?;
+        if req.pad != 0 || req.flags & !fs::EXPORT_RO != 0 {
+            return Err(EINVAL);
+        }
+        let tag = fs::tag_of(&req.tag).ok_or(EINVAL)?;
+        let len = req.path_len as usize;
+        if len == 0 || len > fs::EXPORT_PATH_MAX {
+            return Err(EINVAL);
+        }
+        let mut path = KVec::from_elem(0u8, len + 1, GFP_KERNEL)?;
+        UserSlice::new(UserPtr::from_addr(req.path as usize), len)
+            .reader()
+            .read_slice(&mut path[..len])?;
+        let path = CStr::from_bytes_with_nul(&path).map_err(|_| EINVAL)?;
+        let owner = OwnedProcess::find(req.vm_pid)?;
+        let vm = kvm::host()?.vms.vm_of_process(&owner)?;
+        vm.hlfs.export(
+            &owner,
+            tag,
+            path,
+            req.flags & fs::EXPORT_RO != 0,
+            req.uids,
+            req.gids,
+        )?;
+        Ok(0)
+    }
+
+    fn hlfs_unexport(arg: usize) -> Result<isize> {
+        let (req, _) = read_arg::<fs::HostHlfsUnexport>(arg)?;
+        if req.pad != 0 {
+            return Err(EINVAL);
+        }
+        let tag = fs::tag_of(&req.tag).ok_or(EINVAL)?;
+        let owner = OwnedProcess::find(req.vm_pid)?;
+        let vm = kvm::host()?
+            .vms
+            .find_of_process(&owner, req.vm_pid)
+            .ok_or(ENOENT)?;
+        vm.hlfs.unexport(tag)?;
+        Ok(0)
+    }
+
+    fn hlfs_list(arg: usize) -> Result<isize> {
+        let (mut req, mut writer) = read_arg::<fs::HostHlfsList>(arg)?;
+        if req.pad != 0 {
+            return Err(EINVAL);
+        }
+        let owner = OwnedProcess::find(req.vm_pid)?;
+        let exports = match kvm::host()?.vms.find_of_process(&owner, req.vm_pid) {
+            Some(vm) => vm.hlfs.list()?,
+            None => KVec::new(),
+        };
+        let room = (req.capacity as usize).min(exports.len());
+        let mut out = UserSlice::new(
+            UserPtr::from_addr(req.entries as usize),
+            room * size_of::<fs::HostHlfsExportInfo>(),
+        )
+        .writer();
+        for e in exports.iter().take(room) {
+            let mut info = fs::HostHlfsExportInfo::new_zeroed();
+            info.tag[..e.tag.len()].copy_from_slice(&e.tag);
+            let path = e.source.to_bytes();
+            let n = path.len().min(fs::INFO_PATH_LEN - 1);
+            info.path[..n].copy_from_slice(&path[..n]);
+            info.flags = if e.read_only { fs::EXPORT_RO } else { 0 };
+            info.mounts = e.mounts as u32;
+            info.nodes = e.nodes as u64;
+            info.files = e.files as u64;
+            out.write_slice(info.as_bytes())?;
+        }
+        req.count = exports.len() as u32;
+        writer.write_slice(req.as_bytes())?;
+        Ok(0)
+    }
+
     fn reply(&self, arg: usize) -> Result<isize> {
         let (req, _) = read_arg::<abi::HostReply>(arg)?;
         self.queue()?.reply(req.call_id, req.result)?;
@@ -405,6 +488,9 @@ impl MiscDevice for HostDevice {
             io::HOST_IOC_IOMON_SET => Self::iomon_set(arg),
             io::HOST_IOC_IOMON_READ => Self::iomon_read(file, arg),
             io::HOST_IOC_IOMON_STATS => Self::iomon_stats(arg),
+            fs::HOST_IOC_HLFS_EXPORT => Self::hlfs_export(arg),
+            fs::HOST_IOC_HLFS_UNEXPORT => Self::hlfs_unexport(arg),
+            fs::HOST_IOC_HLFS_LIST => Self::hlfs_list(arg),
             _ => Err(ENOTTY),
         }
     }

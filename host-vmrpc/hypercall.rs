@@ -125,7 +125,7 @@ fn perform(host: &Host, vcpu: &Vcpu<'_>, args: [u64; 4]) -> Result<i64> {
         return wait_user(&vm, vcpu, Parked::new(args, call));
     }
 
-    let mut ctx = CallContext::new(memory, &segs, vm.owner_pid());
+    let mut ctx = CallContext::new(memory, &segs, &vm);
     match server.call(&mut ctx, func, desc.arg, desc.arg_len)? {
         // A result the guest would read as an errno is a server bug.
         r if r < 0 => Err(EIO),

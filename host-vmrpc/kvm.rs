@@ -54,6 +54,8 @@ use kernel::{
 
 #[path = "kvm_io.rs"]
 mod io;
+#[path = "kvm_hlfs.rs"]
+pub(crate) mod hlfs;
 pub(crate) use io::{monotonic_ns, IoProbes, ProbeContext, ProbeSlots, VcpuIo};
 
 use crate::abi;
@@ -430,6 +432,18 @@ impl GuestMemory<'_> {
     pub(crate) fn hva(&self, gpa: u64, write: bool) -> Result<usize> {
         let frame = self.frame(gpa / PAGE_SIZE, write)?;
         Ok(frame.slot.hva + (gpa % PAGE_SIZE) as usize)
+    }
+
+    /// Records in the dirty log that `gpa..gpa + len` was written through
+    /// the VMM's addresses (`hva`), as [`GuestMemory::write`] does for its
+    /// own copies.
+    pub(crate) fn note_written(&self, gpa: u64, len: usize) -> Result {
+        self.for_each_page(gpa, len, true, |frame, _, _, _| {
+            // SAFETY: `frame` was resolved during this call, whose SRCU
+            // section (held by the vCPU thread) has not ended.
+            unsafe { mark_dirty(frame) };
+            Ok(())
+        })
     }
 }
 

@@ -37,7 +37,12 @@ use kernel::{
 };
 
 use crate::abi::{self, Segment};
+use crate::kvm::hlfs::UserRange;
 use crate::kvm::{ForeignDispatch, GuestMemory, MmKey, MmWatch, RemoteGuest};
+use crate::vm::Vm;
+
+/// Bytes in a guest page.
+const PAGE: usize = 4096;
 use crate::userserver::UserServer;
 
 /// How a server handles a call: `(context, function, request address,
@@ -315,22 +320,85 @@ impl<M: GuestAccess> CallMemory<'_, M> {
 pub(crate) struct CallContext<'a> {
     memory: GuestMemory<'a>,
     segs: &'a [Segment],
-    vm_pid: i32,
+    vm: &'a Vm,
+}
+
+/// Guest memory resolved for one I/O by the VFS: pieces of the VMM
+/// process's memory, and the guest-physical memory behind each.
+pub(crate) struct GuestIo {
+    ranges: KVec<UserRange>,
+    gpas: KVec<u64>,
+}
+
+impl GuestIo {
+    pub(crate) fn new() -> Self {
+        Self {
+            ranges: KVec::new(),
+            gpas: KVec::new(),
+        }
+    }
+
+    /// The pieces, as user memory of the VMM process.
+    pub(crate) fn ranges(&self) -> &[UserRange] {
+        &self.ranges
+    }
 }
 
 impl<'a> CallContext<'a> {
     /// A context over `segs`, which the hypercall layer has checked.
-    pub(crate) fn new(memory: GuestMemory<'a>, segs: &'a [Segment], vm_pid: i32) -> Self {
-        Self {
-            memory,
-            segs,
-            vm_pid,
-        }
+    pub(crate) fn new(memory: GuestMemory<'a>, segs: &'a [Segment], vm: &'a Vm) -> Self {
+        Self { memory, segs, vm }
     }
 
     /// The pid of the calling VM's VMM process.
     pub(crate) fn vm_pid(&self) -> i32 {
-        self.vm_pid
+        self.vm.owner_pid()
+    }
+
+    /// The calling VM.
+    pub(crate) fn vm(&self) -> &'a Vm {
+        self.vm
+    }
+
+    /// Adds guest addresses `gva..gva + len` to `io`, page by page, as the
+    /// VMM's addresses of the memory behind them: for the VFS to copy to
+    /// (`to_guest`) or from, in this vCPU thread. Every byte must lie in the
+    /// call's segments (writable ones if `to_guest`): `EFAULT` otherwise.
+    pub(crate) fn resolve_io(&self, gva: u64, len: u64, to_guest: bool, io: &mut GuestIo) -> Result {
+        for chunk in abi::resolve(self.segs, gva, len) {
+            let chunk = chunk.ok_or(EFAULT)?;
+            if to_guest && !chunk.writable {
+                return Err(EFAULT);
+            }
+            let mut at = 0;
+            while at < chunk.len {
+                let gpa = chunk.gpa + at as u64;
+                let n = (PAGE - (gpa % PAGE as u64) as usize).min(chunk.len - at);
+                let hva = self.memory.hva(gpa, to_guest)?;
+                match io.ranges.last_mut() {
+                    Some((h, l)) if *h + *l == hva => *l += n,
+                    _ => io.ranges.push((hva, n), GFP_KERNEL)?,
+                }
+                io.gpas.push(gpa, GFP_KERNEL)?;
+                at += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the first `n` bytes of `io` were written by the VFS, in
+    /// the memslots' dirty logs (as a guest write would be).
+    pub(crate) fn written(&self, io: &GuestIo, n: usize) -> Result {
+        let mut left = n;
+        for &gpa in io.gpas.iter() {
+            if left == 0 {
+                break;
+            }
+            let piece = (PAGE - (gpa % PAGE as u64) as usize).min(left);
+            self.memory.note_written(gpa, piece)?;
+            left -= piece;
+        }
+        Ok(())
     }
 
     fn view(&self) -> CallMemory<'_, GuestMemory<'a>> {

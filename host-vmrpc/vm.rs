@@ -37,6 +37,7 @@ use kernel::{
 };
 
 use crate::abi;
+use crate::hlfs::HlfsVm;
 use crate::iomon::Capture;
 use crate::kvm::{
     Kvm, KvmRef, MmKey, MmWatch, OwnedProcess, ProcDir, ProcOwner, Vcpu, VmKey, Workqueue,
@@ -87,6 +88,9 @@ pub(crate) struct Vm {
     /// The I/O monitor's current or last session (see `iomon.rs`).
     #[pin]
     pub(crate) iomon: Mutex<Option<Arc<Capture>>>,
+    /// hlfs: the VM's exports and its guest's mounts (see `hlfs.rs`).
+    #[pin]
+    pub(crate) hlfs: HlfsVm,
     kvm: KvmRef,
     mm: MmKey,
     _watch: MmWatch,
@@ -123,6 +127,7 @@ impl Vm {
                 proc <- new_mutex!(None, "covmm_vm_proc"),
                 rv <- RvHub::new(),
                 iomon <- new_mutex!(None, "covmm_vm_iomon"),
+                hlfs <- HlfsVm::new(),
                 kvm: KvmRef::from(kvm),
                 mm: kvm.mm_key(),
                 _watch: watch,

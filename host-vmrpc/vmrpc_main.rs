@@ -17,7 +17,8 @@
 //! guest services), which `proc.rs` shows in `/proc/covmm/<pid>/`; `iomon.rs`
 //! is the guest I/O request monitor, fed by tracepoint probes that
 //! `kvm_io.rs` (under `kvm.rs`, over `io_glue.c`) attaches while a VM is
-//! monitored.
+//! monitored; `hlfs.rs` serves guest-hlfs mounts from host directories
+//! (over `kvm_hlfs.rs` and `hlfs_glue.c`).
 
 use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 
@@ -27,6 +28,7 @@ mod abi;
 mod device;
 #[path = "../include/covmm/host_api.rs"]
 mod host_api;
+mod hlfs;
 mod hypercall;
 mod iomon;
 mod kvm;
@@ -109,6 +111,7 @@ impl kernel::InPlaceModule for HostVmrpc {
         let host = Host::new();
         let hook = host.and_then(|host| {
             host.servers.register(server::selftest::server()?)?;
+            host.servers.register(hlfs::server()?)?;
             kvm::Registration::new(host)
         });
         try_pin_init!(HostVmrpc {

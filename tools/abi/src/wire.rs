@@ -523,6 +523,10 @@ pub const HOST_IOC_RV_STATS: u32 = iowr::<HostRvStats>(HOST_IOC_MAGIC, 0x13);
 #[path = "iomon.rs"]
 pub mod iomon;
 
+/// hlfs, the guest file system served from host files: its VMRPC protocol.
+#[path = "hlfs.rs"]
+pub mod hlfs;
+
 /// The largest errno a call's result may carry, as the kernel's `MAX_ERRNO`:
 /// a result is a value (`>= 0`) or a negated errno (`-MAX_ERRNO..=-1`).
 pub const MAX_ERRNO: i64 = 4095;
