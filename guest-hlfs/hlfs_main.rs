@@ -2,19 +2,32 @@
 
 //! guest-hlfs: the CoVMM "high-level link" file system for guests.
 //!
-//! hlfs will serve the guest's VFS operations from host files through
-//! host-vmrpc, bypassing the guest block layer and the VMM's disk emulation.
-//! This release registers the `hlfs` file system type; mounting reports that
-//! the host transport is not there yet, with `EOPNOTSUPP` and a message in
-//! the mount log, instead of failing obscurely.
+//! `mount -t hlfs TAG DIR` mounts a host directory that the VM's owner
+//! exported under TAG (`covmm export`). Every VFS operation that needs host
+//! state is one VMRPC call to host-vmrpc's `covmm.hlfs` server, which runs
+//! it on the host file with the VMM user's rights; the guest's block layer
+//! and the VMM's disk emulation are not involved. Data goes through the
+//! guest's page cache (read-ahead and write-back, several pages per call),
+//! or around it for `O_DIRECT` and `cache=none`.
 //!
-//! `vfs.rs` is the only file with `unsafe`.
+//! Mount options: `ro`; `attr_timeout=SECONDS` (1 by default; 0 asks the
+//! host every time); `cache=auto` (the default: cached pages are kept while
+//! the host's size and mtime say they are current, and checked at every
+//! open, i.e. close-to-open), `cache=always` (kept until dropped) or
+//! `cache=none` (every read and write goes to the host).
+//!
+//! `client.rs` speaks the protocol; `vfs.rs` is the only file with
+//! `unsafe`: the VFS callbacks and the VMRPC transport.
 
-use kernel::{prelude::*, str::CString};
+use kernel::prelude::*;
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tools/abi/src/wire.rs"]
 mod abi;
+#[allow(dead_code)]
+#[path = "../include/covmm/guest_api.rs"]
+mod api;
+mod client;
 mod vfs;
 
 module! {
@@ -38,14 +51,59 @@ impl kernel::InPlaceModule for GuestHlfs {
     }
 }
 
-/// `->get_tree`: no host transport yet, so every mount is refused clearly.
-fn get_tree(ctx: &vfs::MountContext<'_>) -> Result {
-    let msg = match ctx.source() {
-        Some(tag) => CString::try_from_fmt(fmt!(
-            "hlfs: cannot mount '{}': the host file transport is not implemented yet",
-            tag.to_str().unwrap_or("?")
-        ))?,
-        None => CString::try_from_fmt(fmt!("hlfs: no export tag given (mount -t hlfs TAG DIR)"))?,
-    };
-    Err(ctx.fail(&msg, EOPNOTSUPP))
+/// How a mount caches file data (`cache=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheMode {
+    /// Cached while the host's size and mtime match, checked at each open.
+    Auto,
+    /// Cached until dropped (drop_caches, memory pressure).
+    Always,
+    /// Not cached: every read and write goes to the host.
+    None,
+}
+
+/// Longest attribute timeout, in seconds.
+const ATTR_TIMEOUT_MAX: u32 = 3600;
+
+/// A mount's options.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Options {
+    /// Seconds attributes and names are trusted without asking the host.
+    pub(crate) attr_timeout: u32,
+    pub(crate) cache: CacheMode,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            attr_timeout: 1,
+            cache: CacheMode::Auto,
+        }
+    }
+}
+
+impl Options {
+    /// Takes `attr_timeout=value`, or `cache=` (`value` as vfs_glue.h's
+    /// HLFS_CACHE_*).
+    pub(crate) fn set(&mut self, cache: bool, value: u32) -> Result {
+        if cache {
+            self.cache = match value {
+                0 => CacheMode::Auto,
+                1 => CacheMode::Always,
+                2 => CacheMode::None,
+                _ => return Err(EINVAL),
+            };
+        } else {
+            if value > ATTR_TIMEOUT_MAX {
+                return Err(ERANGE);
+            }
+            self.attr_timeout = value;
+        }
+        Ok(())
+    }
+
+    /// The attribute timeout in jiffies.
+    pub(crate) fn attr_timeout_jiffies(&self) -> u64 {
+        u64::from(self.attr_timeout) * u64::from(kernel::bindings::HZ)
+    }
 }

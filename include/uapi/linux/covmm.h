@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define COVMM_ABI_MAJOR 1
-#define COVMM_ABI_MINOR 4
+#define COVMM_ABI_MINOR 5
 
 /*
  * Hypercalls: RAX = COVMM_HC_BASE + opcode, arguments in RBX, RCX, RDX, RSI,
@@ -411,5 +411,68 @@ struct covmm_host_iomon_stats {
 #define COVMM_HOST_IOC_IOMON_SET _IOW(COVMM_HOST_IOC_MAGIC, 0x20, struct covmm_host_iomon_set)
 #define COVMM_HOST_IOC_IOMON_READ _IOWR(COVMM_HOST_IOC_MAGIC, 0x21, struct covmm_host_iomon_read)
 #define COVMM_HOST_IOC_IOMON_STATS _IOWR(COVMM_HOST_IOC_MAGIC, 0x22, struct covmm_host_iomon_stats)
+
+/*
+ * hlfs exports: a host directory the VM's guest mounts with
+ * "mount -t hlfs TAG DIR" (Documentation/hlfs.md). The guest-host protocol
+ * itself is VMRPC server "covmm.hlfs" version 1 (tools/abi/src/hlfs.rs).
+ */
+#define COVMM_HLFS_TAG_LEN 64		/* [A-Za-z0-9_.-], NUL-padded */
+#define COVMM_HLFS_EXPORT_PATH_MAX 4095
+#define COVMM_HLFS_INFO_PATH_LEN 256
+#define COVMM_HLFS_EXPORT_RO 1
+#define COVMM_HLFS_MAX_ID_RANGES 4
+#define COVMM_HLFS_OVERFLOW_ID 65534	/* what unmapped ids show as */
+
+struct covmm_hlfs_id_range {
+	__u32 guest;		/* guest ids guest..guest+count-1 */
+	__u32 host;		/* are host ids host..host+count-1 */
+	__u32 count;
+	__u32 pad;
+};
+
+struct covmm_hlfs_id_map {
+	struct covmm_hlfs_id_range ranges[COVMM_HLFS_MAX_ID_RANGES];
+	__u32 count;		/* 0: the identity */
+	__u32 pad;
+};
+
+struct covmm_host_hlfs_export {
+	__s32 vm_pid;
+	__u32 flags;		/* COVMM_HLFS_EXPORT_* */
+	char tag[COVMM_HLFS_TAG_LEN];
+	__u64 path;		/* user address of the absolute host path */
+	__u32 path_len;		/* without NUL */
+	__u32 pad;
+	struct covmm_hlfs_id_map uids;
+	struct covmm_hlfs_id_map gids;
+};
+
+struct covmm_host_hlfs_unexport {
+	__s32 vm_pid;
+	__u32 pad;
+	char tag[COVMM_HLFS_TAG_LEN];
+};
+
+struct covmm_host_hlfs_export_info {
+	char tag[COVMM_HLFS_TAG_LEN];
+	char path[COVMM_HLFS_INFO_PATH_LEN];
+	__u32 flags;
+	__u32 mounts;
+	__u64 nodes;		/* node handles the guest holds */
+	__u64 files;		/* files it has open */
+};
+
+struct covmm_host_hlfs_list {
+	__s32 vm_pid;
+	__u32 capacity;
+	__u64 entries;		/* user address of export_info[capacity] */
+	__u32 count;		/* out */
+	__u32 pad;
+};
+
+#define COVMM_HOST_IOC_HLFS_EXPORT _IOW(COVMM_HOST_IOC_MAGIC, 0x30, struct covmm_host_hlfs_export)
+#define COVMM_HOST_IOC_HLFS_UNEXPORT _IOW(COVMM_HOST_IOC_MAGIC, 0x31, struct covmm_host_hlfs_unexport)
+#define COVMM_HOST_IOC_HLFS_LIST _IOWR(COVMM_HOST_IOC_MAGIC, 0x32, struct covmm_host_hlfs_list)
 
 #endif /* _UAPI_LINUX_COVMM_H */

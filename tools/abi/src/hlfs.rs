@@ -698,5 +698,8 @@ mod tests {
         assert_eq!(size_of::<Dirent>(), 24);
         assert_eq!(size_of::<HlfsStatfs>(), 56);
         assert_eq!(size_of::<IdMap>(), 72);
+        // 66 words: the testbed forges requests as lists of u32.
+        assert_eq!(size_of::<HlfsReq>(), 264);
+        assert_eq!(size_of::<HostHlfsExportInfo>(), 64 + 256 + 24);
     }
 }

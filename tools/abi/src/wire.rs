@@ -24,7 +24,7 @@ use zerocopy_derive::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// Major version of this ABI. A host refuses guests with a different major.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version: additions that old peers can ignore.
-pub const ABI_MINOR: u16 = 4;
+pub const ABI_MINOR: u16 = 5;
 
 /// Encodes a version as returned by [`Opcode::QueryVersion`].
 pub const fn encode_version(major: u16, minor: u16) -> u64 {

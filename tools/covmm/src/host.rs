@@ -47,6 +47,15 @@ pub enum Error {
     /// Too many VMs are monitored at once.
     #[error("VM {0}: too many VMs are monitored already (at most 64); turn one off")]
     TooManyMonitored(i32),
+    /// The VM already exports a directory under that tag.
+    #[error("VM {0}: tag {1:?} is exported already (covmm unexport {0} {1} first)")]
+    ExportExists(i32, String),
+    /// No export of that tag.
+    #[error("VM {0}: no export tagged {1:?} (covmm exports {0} lists them)")]
+    NoExport(i32, String),
+    /// The directory to export does not exist (for the VM's user).
+    #[error("{0}: no such directory (for the VM's user)")]
+    NoSuchDir(String),
     /// The guest has no such service.
     #[error("VM {vm}: the guest has no service {service:?}")]
     NoService {
@@ -204,5 +213,119 @@ impl Host {
         ioctl_struct(&self.file, abi::HOST_IOC_RV_STATS, &mut req)
             .map_err(|e| Error::from_call(vm, "read the counters", e))?;
         Ok(req)
+    }
+}
+
+/// One export of a VM, as [`Host::hlfs_exports`] lists it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ExportInfo {
+    /// The tag the guest mounts.
+    pub tag: String,
+    /// The host directory (cut at 255 bytes).
+    pub path: String,
+    /// Read-only.
+    pub read_only: bool,
+    /// Guest mounts of it now.
+    pub mounts: u32,
+    /// Node handles they hold.
+    pub nodes: u64,
+    /// Files they have open.
+    pub files: u64,
+}
+
+fn nul_str(field: &[u8]) -> String {
+    let end = field.iter().position(|&c| c == 0).unwrap_or(field.len());
+    String::from_utf8_lossy(&field[..end]).into_owned()
+}
+
+impl Host {
+    /// Exports host directory `path` (absolute) to VM `vm` under `tag`.
+    pub fn hlfs_export(
+        &self,
+        vm: i32,
+        tag: &str,
+        path: &str,
+        read_only: bool,
+        uids: abi::hlfs::IdMap,
+        gids: abi::hlfs::IdMap,
+    ) -> Result<(), Error> {
+        let bad = |what| Error::Io {
+            vm,
+            op: what,
+            source: io::Error::from_raw_os_error(abi::errno::EINVAL as i32),
+        };
+        let tag_field = abi::hlfs::encode_tag(tag.as_bytes()).ok_or_else(|| bad("use that tag"))?;
+        if !path.starts_with('/') {
+            return Err(bad("export a relative path"));
+        }
+        let mut req = abi::hlfs::HostHlfsExport {
+            vm_pid: vm,
+            flags: if read_only { abi::hlfs::EXPORT_RO } else { 0 },
+            tag: tag_field,
+            path: path.as_ptr() as u64,
+            path_len: u32::try_from(path.len()).unwrap_or(u32::MAX),
+            pad: 0,
+            uids,
+            gids,
+        };
+        ioctl_struct(&self.file, abi::hlfs::HOST_IOC_HLFS_EXPORT, &mut req).map_err(|e| {
+            if e.raw_os_error() == Some(abi::errno::EEXIST as i32) {
+                Error::ExportExists(vm, tag.into())
+            } else if e.raw_os_error() == Some(abi::errno::ENOENT as i32) {
+                Error::NoSuchDir(path.into())
+            } else {
+                Error::from_call(vm, "export the directory", e)
+            }
+        })
+    }
+
+    /// Withdraws export `tag` of VM `vm`.
+    pub fn hlfs_unexport(&self, vm: i32, tag: &str) -> Result<(), Error> {
+        let tag_field = abi::hlfs::encode_tag(tag.as_bytes()).ok_or(Error::NoExport(vm, tag.into()))?;
+        let mut req = abi::hlfs::HostHlfsUnexport {
+            vm_pid: vm,
+            pad: 0,
+            tag: tag_field,
+        };
+        ioctl_struct(&self.file, abi::hlfs::HOST_IOC_HLFS_UNEXPORT, &mut req).map_err(|e| {
+            if e.raw_os_error() == Some(abi::errno::ENOENT as i32) {
+                Error::NoExport(vm, tag.into())
+            } else {
+                Error::from_call(vm, "withdraw the export", e)
+            }
+        })
+    }
+
+    /// The exports of VM `vm`.
+    pub fn hlfs_exports(&self, vm: i32) -> Result<Vec<ExportInfo>, Error> {
+        let mut room = 16;
+        loop {
+            let mut entries: Vec<abi::hlfs::HostHlfsExportInfo> =
+                (0..room).map(|_| abi::FromZeros::new_zeroed()).collect();
+            let mut req = abi::hlfs::HostHlfsList {
+                vm_pid: vm,
+                capacity: room as u32,
+                entries: entries.as_mut_ptr() as u64,
+                count: 0,
+                pad: 0,
+            };
+            ioctl_struct(&self.file, abi::hlfs::HOST_IOC_HLFS_LIST, &mut req)
+                .map_err(|e| Error::from_call(vm, "list the exports", e))?;
+            if (req.count as usize) <= room {
+                entries.truncate(req.count as usize);
+                return Ok(entries
+                    .iter()
+                    .map(|e| ExportInfo {
+                        tag: nul_str(&e.tag),
+                        path: nul_str(&e.path),
+                        read_only: e.flags & abi::hlfs::EXPORT_RO != 0,
+                        mounts: e.mounts,
+                        nodes: e.nodes,
+                        files: e.files,
+                    })
+                    .collect());
+            }
+            room = req.count as usize;
+        }
     }
 }

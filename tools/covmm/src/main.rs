@@ -11,6 +11,7 @@
 //! or JSON with `--json`.
 
 mod com;
+mod fscmd;
 mod iocmd;
 
 use std::path::PathBuf;
@@ -102,6 +103,38 @@ enum Command {
         /// Clients calling at once.
         #[arg(long, default_value_t = 1)]
         clients: usize,
+    },
+    /// Export a host directory to a VM: its guest mounts it with
+    /// `mount -t hlfs TAG DIR`, with your rights on it and no more.
+    Export {
+        /// The VM (its VMM's pid).
+        vm: i32,
+        /// The tag the guest mounts ([A-Za-z0-9_.-], at most 63).
+        tag: String,
+        /// The host directory (absolute).
+        path: String,
+        /// Read-only.
+        #[arg(long)]
+        ro: bool,
+        /// Map guest uids GUEST.. to host uids HOST.. (COUNT of them);
+        /// others show as 65534. Repeat for more ranges (at most 4).
+        #[arg(long = "uid-map", value_name = "GUEST:HOST:COUNT", value_parser = fscmd::parse_range)]
+        uid_map: Vec<covmm_abi::hlfs::IdRange>,
+        /// The same for gids.
+        #[arg(long = "gid-map", value_name = "GUEST:HOST:COUNT", value_parser = fscmd::parse_range)]
+        gid_map: Vec<covmm_abi::hlfs::IdRange>,
+    },
+    /// Withdraw an export; the guest's mounts of it fail from then on.
+    Unexport {
+        /// The VM (its VMM's pid).
+        vm: i32,
+        /// The export's tag.
+        tag: String,
+    },
+    /// A VM's exports, with their mounts, node handles and open files.
+    Exports {
+        /// The VM (its VMM's pid).
+        vm: i32,
     },
     /// Turn the guest I/O request monitor on or off, or show its state.
     ///
@@ -464,6 +497,30 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("VM {vm}: calls wait {ms} ms for the guest");
             }
         }
+        Command::Export {
+            vm,
+            tag,
+            path,
+            ro,
+            uid_map,
+            gid_map,
+        } => {
+            let uids = fscmd::id_map(&uid_map)?;
+            let gids = fscmd::id_map(&gid_map)?;
+            host.hlfs_export(vm, &tag, &path, ro, uids, gids).map_err(e)?;
+            if cli.json {
+                println!("{}", serde_json::json!({ "vm": vm, "tag": tag, "path": path, "ro": ro }));
+            } else {
+                println!("VM {vm}: {path} exported as {tag}{} (mount -t hlfs {tag} DIR)", if ro { ", read-only" } else { "" });
+            }
+        }
+        Command::Unexport { vm, tag } => {
+            host.hlfs_unexport(vm, &tag).map_err(e)?;
+            if !cli.json {
+                println!("VM {vm}: {tag} unexported");
+            }
+        }
+        Command::Exports { vm } => fscmd::exports(&host, vm, cli.json)?,
         Command::Iomon {
             vm,
             state,

@@ -154,3 +154,49 @@ pub fn run(load: &Load) -> Result<Done, String> {
         port_io(load)
     }
 }
+
+/// `covmm-tb mmap-write FILE OFFSET DATA`: writes DATA at OFFSET through a
+/// shared writable mapping of FILE, then `msync`s it (the hlfs scenario's
+/// test of mmap write-back).
+pub fn mmap_write(path: &str, offset: usize, data: &[u8]) -> Result<(), String> {
+    extern "C" {
+        fn msync(addr: *mut c_void, len: usize, flags: c_int) -> c_int;
+    }
+    const MS_SYNC: c_int = 4;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{path}: {e}"))?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len() as usize;
+    if offset.checked_add(data.len()).is_none_or(|end| end > len) {
+        return Err("the data must fit inside the file".into());
+    }
+    // SAFETY: maps the whole file shared; checked below, unmapped at the end.
+    let base = unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            len,
+            PROT_READ | PROT_WRITE,
+            MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if base as isize == -1 {
+        return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `offset + data.len() <= len`, inside the mapping.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), base.cast::<u8>().add(offset), data.len())
+    };
+    // SAFETY: the mapping made above.
+    let rc = unsafe { msync(base, len, MS_SYNC) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: unmaps it.
+    unsafe { munmap(base, len) };
+    if rc != 0 {
+        return Err(format!("msync: {err}"));
+    }
+    Ok(())
+}

@@ -151,6 +151,13 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// In a guest: write DATA at OFFSET of FILE through a shared writable
+    /// mapping, and msync it.
+    MmapWrite {
+        file: String,
+        offset: usize,
+        data: String,
+    },
     /// In L1: hand /dev/covmm's I/O monitor ioctls malformed requests for a
     /// VM; prints each case's errno as JSON.
     IomonProbe {
@@ -294,6 +301,15 @@ fn main() {
                 }
                 Err(e) => {
                     eprintln!("covmm-tb io-load: {e}");
+                    1
+                }
+            }
+        }
+        Command::MmapWrite { file, offset, data } => {
+            match ioload::mmap_write(&file, offset, data.as_bytes()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("covmm-tb mmap-write: {e}");
                     1
                 }
             }
