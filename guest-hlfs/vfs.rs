@@ -103,6 +103,7 @@ mod raw {
             -> usize;
         pub(super) fn hlfs_file_set_can_odirect(file: *mut bindings::file);
         pub(super) fn hlfs_jiffies() -> c_ulong;
+        pub(super) fn hlfs_decode_dev(rdev: u32) -> u32;
         pub(super) fn hlfs_inode_lock(inode: *mut bindings::inode);
         pub(super) fn hlfs_inode_unlock(inode: *mut bindings::inode);
         pub(super) fn hlfs_inode_is_new(inode: *mut bindings::inode) -> bool;
@@ -607,9 +608,9 @@ unsafe fn init_inode(inode: *mut bindings::inode, attr: &HlfsAttr) {
             }
             _ => {
                 (*inode).i_op = &SPECIAL_IOPS;
-                // FIFOs and sockets run in the guest; device numbers are
-                // the host's encoding.
-                bindings::init_special_inode(inode, attr.mode as u16, attr.rdev);
+                // FIFOs, sockets and device nodes work in the guest, as on
+                // NFS: a device node names the guest's own device.
+                bindings::init_special_inode(inode, attr.mode as u16, raw::hlfs_decode_dev(attr.rdev));
             }
         }
         apply_attr(inode, attr);
@@ -1350,14 +1351,18 @@ const O_ACCMODE: u32 = 0o3;
 const O_RDWR: u32 = 0o2;
 const O_EXCL: u32 = 0o200;
 const O_DIRECTORY: u32 = 0o200000;
-const O_DIRECT: u32 = 0o40000;
-/// What of a guest file's flags the host is told at open.
-const O_PASSED: u32 = O_ACCMODE | 0o2000 /* O_APPEND */ | O_DIRECT | 0o4010000 /* O_SYNC */;
+const O_WRONLY: u32 = 0o1;
+/// What of a guest file's flags the host is told at open: appends and
+/// direct I/O are the guest's business (the host writes at the offsets the
+/// guest gives, through its own page cache).
+const O_PASSED: u32 = O_ACCMODE | 0o4010000 /* O_SYNC */;
 
 /// `file->private_data`: the host's handle of the open file.
 pub(crate) struct OpenFile {
     fh: u64,
     writable: bool,
+    /// The host handle may read (not opened write-only).
+    readable: bool,
 }
 
 /// # Safety
@@ -1393,7 +1398,8 @@ unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file
         Err(e) => return e.to_errno(),
     };
     let writable = !dir && flags & O_ACCMODE != 0;
-    let of = match KBox::new(OpenFile { fh, writable }, GFP_KERNEL) {
+    let readable = flags & O_ACCMODE != O_WRONLY;
+    let of = match KBox::new(OpenFile { fh, writable, readable }, GFP_KERNEL) {
         Ok(b) => b,
         Err(_) => {
             let _ = fs.client.release(fh);
@@ -1766,7 +1772,9 @@ unsafe fn read_fh<'a>(file: *const bindings::file, inode: *const bindings::inode
     let fs = unsafe { fs_of_inode(inode) };
     // SAFETY: as above.
     if let Some(of) = (!file.is_null()).then(|| unsafe { open_file(file) }).flatten() {
-        return Ok(ReadFh { fs, fh: of.fh, owned: false });
+        if of.readable {
+            return Ok(ReadFh { fs, fh: of.fh, owned: false });
+        }
     }
     // SAFETY: a live hlfs inode.
     let fh = fs.client.open(unsafe { hi(inode) }.node.load(Relaxed), 0)?;

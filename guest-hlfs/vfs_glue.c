@@ -15,6 +15,7 @@
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/highmem.h>
+#include <linux/kdev_t.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
 #include <linux/statfs.h>
@@ -301,6 +302,12 @@ size_t hlfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i)
 void hlfs_file_set_can_odirect(struct file *file)
 {
 	file->f_mode |= FMODE_CAN_ODIRECT;
+}
+
+/* A device number in the host's user-space encoding, as the kernel's. */
+u32 hlfs_decode_dev(u32 rdev)
+{
+	return new_decode_dev(rdev);
 }
 
 unsigned long hlfs_jiffies(void)

@@ -87,6 +87,7 @@ size_t hlfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
 size_t hlfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
 void hlfs_file_set_can_odirect(struct file *file);
 unsigned long hlfs_jiffies(void);
+u32 hlfs_decode_dev(u32 rdev);
 bool hlfs_inode_is_new(struct inode *inode);
 int hlfs_write_and_wait(struct address_space *mapping);
 

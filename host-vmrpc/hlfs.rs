@@ -521,6 +521,10 @@ mod open_flags {
     /// What the guest may ask for.
     pub(super) const ALLOWED: i32 =
         ACCMODE | TRUNC | APPEND | DSYNC | DIRECT | DIRECTORY | NOATIME | SYNC | EXCL;
+    /// What the guest's VFS does itself: the host writes at explicit
+    /// offsets (write-back, appends positioned by the guest) into its own
+    /// page cache.
+    pub(super) const GUEST_ONLY: i32 = EXCL | TRUNC | APPEND | DIRECT;
 }
 
 const S_IFMT: u32 = 0o170000;
@@ -529,15 +533,15 @@ const S_IFDIR: u32 = 0o040000;
 const S_IFIFO: u32 = 0o010000;
 const S_IFSOCK: u32 = 0o140000;
 
-/// Open flags for the host: the guest's allowed ones, never following a
-/// final symbolic link. `O_TRUNC` is the guest VFS's business (it truncates
-/// through `SETATTR` after the open), and `dentry_open()` ignores it anyway.
+/// Open flags for the host: the guest's allowed ones but those its VFS
+/// handles itself ([`open_flags::GUEST_ONLY`]; `O_TRUNC` comes as a
+/// `SETATTR` after the open), never following a final symbolic link.
 fn host_flags(guest: u32) -> Result<i32> {
     let flags = guest as i32;
     if flags & !open_flags::ALLOWED != 0 {
         return Err(EINVAL);
     }
-    Ok((flags & !(open_flags::EXCL | open_flags::TRUNC)) | open_flags::NOFOLLOW | open_flags::LARGEFILE)
+    Ok((flags & !open_flags::GUEST_ONLY) | open_flags::NOFOLLOW | open_flags::LARGEFILE)
 }
 
 fn writes(flags: i32) -> bool {

@@ -114,8 +114,26 @@ int covmm_hlfs_getattr(const struct path *path, struct covmm_hlfs_stat *out)
 	return err;
 }
 
+/*
+ * dentry_open() checks no permission: as may_open() does for open(2), the
+ * caller (the export owner's credentials) must be allowed the access mode,
+ * and an append-only file is written only in append mode.
+ */
 struct file *covmm_hlfs_open(const struct path *path, int flags)
 {
+	struct inode *inode = d_inode(path->dentry);
+	int acc = 0;
+	int err;
+
+	if ((flags & O_ACCMODE) != O_WRONLY)
+		acc |= MAY_READ;
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		acc |= MAY_WRITE;
+	if (IS_APPEND(inode) && (acc & MAY_WRITE) && !(flags & O_APPEND))
+		return ERR_PTR(-EPERM);
+	err = inode_permission(covmm_idmap(path), inode, acc | MAY_OPEN);
+	if (err)
+		return ERR_PTR(err);
 	return dentry_open(path, flags, current_cred());
 }
 
