@@ -38,7 +38,9 @@ impl Client {
     pub(crate) fn mount(tag: &[u8]) -> Result<(Self, Entry, bool)> {
         let rpc = Rpc::bind(proto::SERVER, proto::VERSION)?;
         let mut req = HlfsReq::default();
-        rpc.call(Op::Mount, &mut req, &[RpcBuf::name(tag)?])?;
+        let t = RpcBuf::name(tag)?;
+        t.point(&mut req.name, &mut req.name_len);
+        rpc.call(Op::Mount, &mut req, &[t])?;
         let client = Self {
             rpc,
             export: req.export,
