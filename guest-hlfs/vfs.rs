@@ -400,7 +400,14 @@ unsafe extern "C" fn hlfs_rs_fill_super(sb: *mut bindings::super_block, fc: *mut
         Ok(fs) => fs,
         Err(_) => return ENOMEM.to_errno(),
     };
+    // Without a bdi of its own the superblock has the no-op one, which does
+    // no writeback: dirty pages would never reach the host.
     // SAFETY: the superblock is new and ours until fill_super returns.
+    let r = unsafe { bindings::super_setup_bdi(sb) };
+    if r != 0 {
+        return r;
+    }
+    // SAFETY: as above.
     unsafe {
         (*sb).s_fs_info = KBox::into_raw(fs).cast();
         (*sb).s_magic = HLFS_MAGIC;

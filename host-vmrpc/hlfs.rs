@@ -108,20 +108,33 @@ pub(crate) struct Mount {
     tables: Mutex<Tables>,
 }
 
+/// A VM's mounts, by handle.
+struct Mounts {
+    live: RBTree<u64, Arc<Mount>>,
+    next: u64,
+    /// Handles of mounts whose export was withdrawn, until the guest
+    /// unmounts them: they get `ENODEV`, not `EBADF`, and hold nothing on
+    /// the host.
+    revoked: KVec<u64>,
+}
+
 /// A VM's exports and mounts.
 #[pin_data]
 pub(crate) struct HlfsVm {
     #[pin]
     exports: Mutex<KVec<Arc<Export>>>,
     #[pin]
-    mounts: Mutex<(RBTree<u64, Arc<Mount>>, u64)>,
+    mounts: Mutex<Mounts>,
 }
 
 impl HlfsVm {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(HlfsVm {
             exports <- new_mutex!(KVec::new(), "covmm_hlfs_exports"),
-            mounts <- new_mutex!((RBTree::new(), 1), "covmm_hlfs_mounts"),
+            mounts <- new_mutex!(
+                Mounts { live: RBTree::new(), next: 1, revoked: KVec::new() },
+                "covmm_hlfs_mounts"
+            ),
         })
     }
 
@@ -188,11 +201,14 @@ impl HlfsVm {
         let mut dropped = KVec::new();
         {
             let mut mounts = self.mounts.lock();
-            let mut cursor = mounts.0.cursor_front_mut();
+            let Mounts { live, revoked, .. } = &mut *mounts;
+            let mut cursor = live.cursor_front_mut();
             while let Some(c) = cursor {
                 if Arc::ptr_eq(&c.current().1.export, &gone) {
+                    // Without room to remember it, the handle gets EBADF.
+                    let _ = revoked.push(*c.current().0, GFP_KERNEL);
                     let (next, node) = c.remove_current();
-                    dropped.push(node, GFP_ATOMIC).ok();
+                    dropped.push(node, GFP_KERNEL).ok();
                     cursor = next;
                 } else {
                     cursor = c.move_next();
@@ -216,7 +232,7 @@ impl HlfsVm {
         let mut out = KVec::with_capacity(exports.len(), GFP_KERNEL)?;
         for e in exports.iter() {
             let (mut mounts, mut nodes, mut files) = (0, 0, 0);
-            for m in self.mounts.lock().0.values() {
+            for m in self.mounts.lock().live.values() {
                 if Arc::ptr_eq(&m.export, e) {
                     let t = m.tables.lock();
                     mounts += 1;
@@ -242,7 +258,14 @@ impl HlfsVm {
     }
 
     fn mount(&self, handle: u64) -> Result<Arc<Mount>> {
-        let mount = self.mounts.lock().0.get(&handle).cloned().ok_or(EBADF)?;
+        let mount = {
+            let mounts = self.mounts.lock();
+            match mounts.live.get(&handle) {
+                Some(m) => m.clone(),
+                None if mounts.revoked.contains(&handle) => return Err(ENODEV),
+                None => return Err(EBADF),
+            }
+        };
         if mount.export.revoked.load(Relaxed) {
             return Err(ENODEV);
         }
@@ -280,14 +303,20 @@ impl HlfsVm {
         )?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut mounts = self.mounts.lock();
-        let handle = mounts.1;
-        mounts.1 += 1;
-        mounts.0.insert(node.into_node(handle, mount.clone()));
+        let handle = mounts.next;
+        mounts.next += 1;
+        mounts.live.insert(node.into_node(handle, mount.clone()));
         Ok((handle, mount))
     }
 
     fn umount(&self, handle: u64) -> Result {
-        let gone = self.mounts.lock().0.remove(&handle).ok_or(EBADF)?;
+        let mut mounts = self.mounts.lock();
+        if let Some(at) = mounts.revoked.iter().position(|&h| h == handle) {
+            mounts.revoked.remove(at).map_err(|_| EBADF)?;
+            return Ok(());
+        }
+        let gone = mounts.live.remove(&handle).ok_or(EBADF)?;
+        drop(mounts);
         drop(gone);
         Ok(())
     }

@@ -426,6 +426,9 @@ int covmm_hlfs_setattr(const struct path *path, struct file *file,
 	if (err)
 		return err;
 	inode_lock(inode);
+	/* As chmod_common(): the guest sets permission bits, never the type. */
+	if (a->valid & ATTR_MODE)
+		attr.ia_mode = (a->mode & S_IALLUGO) | (inode->i_mode & ~S_IALLUGO);
 	err = notify_change(covmm_idmap(path), path->dentry, &attr, NULL);
 	inode_unlock(inode);
 	mnt_drop_write(path->mnt);

@@ -78,11 +78,18 @@ check "the long-timeout mount (attr_timeout=600)" l2 guest mount -t hlfs -o attr
 l2 guest 'cat /mnt/s/hello.txt >/dev/null; ls /mnt/s >/dev/null'
 echo v3 >"$X/hello.txt"
 : >"$X/made-later"
-check_match "with a long timeout the guest still sees its cache" '^changed-on-host$' "$(l2 guest cat /mnt/s/hello.txt)"
+# stat opens nothing, so it shows the cached attributes (16 bytes of
+# "changed-on-host"). Names the guest has not seen are looked up on the
+# host each time (no negative entries are cached).
+check_match "with a long timeout the guest still sees its cached attributes" '^16$' "$(l2 guest stat -c %s /mnt/s/hello.txt)"
 check "the guest offers its Reverse VMRPC slot" rv_wait_slots "$vm" 1
 check "covmm drop-caches 3 through Reverse VMRPC" "$COVMM" drop-caches "$vm" 3
-check_match "... makes the host's change visible at once" '^v3$' "$(l2 guest cat /mnt/s/hello.txt)"
-check_match "... and the new file" 'made-later' "$(l2 guest ls /mnt/s)"
+check_match "... makes the host's change visible at once" '^3$' "$(l2 guest stat -c %s /mnt/s/hello.txt)"
+check_match "... with its data" '^v3$' "$(l2 guest cat /mnt/s/hello.txt)"
+check_match "... and the new file" 'made-later' "$(l2 guest stat /mnt/s/made-later)"
+echo v4 >"$X/hello.txt"
+check_match "close-to-open: a file opened after a host change sees it, whatever the timeout" '^v4$' \
+	"$(l2 guest cat /mnt/s/hello.txt)"
 check "the second mount unmounts" l2 guest umount /mnt/s
 
 # Escapes.
@@ -104,6 +111,7 @@ out=$(l2 guest 'touch /proc/$(cat /tmp/holder.pid)/fd/3/escaped 2>&1; ls /proc/$
 echo "held directory after the host moved it out: $out"
 check "a directory the host moved out of the export cannot be written through" test ! -e /tmp/hlfs-moved/escaped
 check_match "... nor listed" 'Stale|No such' "$out"
+l2 guest 'kill $(cat /tmp/holder.pid)'
 req() { # the 66 words of an HlfsReq with export $1, node $2
 	local w=() i
 	for i in $(seq 1 66); do w+=(0); done
@@ -124,7 +132,7 @@ check_match "a short request gets EINVAL" 'Invalid argument|-22' \
 check "a read-only export" "$COVMM" export "$vm" ro "$X" --ro
 check "... mounts" l2 guest mount -t hlfs ro /mnt/r
 check_match "... refuses writes with EROFS" 'Read-only' "$(l2 guest 'touch /mnt/r/x 2>&1')"
-check_match "... and reads" '^v3$' "$(l2 guest cat /mnt/r/hello.txt)"
+check_match "... and reads" '^v4$' "$(l2 guest cat /mnt/r/hello.txt)"
 check "the read-only mount unmounts" l2 guest umount /mnt/r
 mkdir -p /tmp/hlfs-small
 mount -t tmpfs -o size=1m tmpfs /tmp/hlfs-small
@@ -134,7 +142,8 @@ out=$(l2 guest 'dd if=/dev/zero of=/mnt/r/fill bs=64k count=32 conv=fsync 2>&1; 
 echo "$out"
 check_match "ENOSPC on the host reaches the guest writer" 'No space left|status 1' "$out"
 check "the full mount unmounts" l2 guest umount /mnt/r
-umount /tmp/hlfs-small
+check "... and is withdrawn" "$COVMM" unexport "$vm" small
+check "the host file system then unmounts (hlfs holds nothing there)" umount /tmp/hlfs-small
 
 # Handles come back.
 nodes() { "$COVMM" --json exports "$vm" | jq '.[] | select(.tag == "share") | .nodes'; }
