@@ -122,20 +122,27 @@ echo "$(date +%T) com-run"
 check_eq "the virtio-serial copy arrived whole" "$(sha256sum </tmp/covmm-com-v.bin)" "$(l2 com 'sha256sum </tmp/com/v.bin')"
 check_eq "the 16550 copy arrived whole" "$(sha256sum </tmp/covmm-com-u.bin)" "$(l2 com 'sha256sum </tmp/com/u.bin')"
 rm -f /tmp/covmm-com-v.bin /tmp/covmm-com-u.bin
-# run_ms SOCK [ARGS]: the median of 21 com-run of `true`, in milliseconds.
-run_ms() {
-	local sock=$1 t0 t1
-	shift
+# median_ms CMD...: the median of 21 runs of CMD, in milliseconds.
+median_ms() {
+	local t0 t1
 	for _ in $(seq 1 21); do
 		t0=$(date +%s%N)
-		"$TOOLS/covmm" com-run "$sock" "$@" true >/dev/null 2>&1 || echo "com-run failed" >&2
+		"$@" >/dev/null 2>&1 || echo "$* failed" >&2
 		t1=$(date +%s%N)
 		echo $(((t1 - t0) / 1000))
 	done | sort -n | sed -n 11p | awk '{ printf "%.1f", $1 / 1000 }'
 }
+run_ms() {
+	local sock=$1
+	shift
+	median_ms "$TOOLS/covmm" com-run "$sock" "$@" true
+}
 vrun=$(run_ms "$VPORT")
 urun=$(run_ms "$UART" --uart)
-echo "serial: raw $vraw / $uraw B/s; dd $vdd / $udd; run $vrun / $urun ms"
+# The spawn alone: the testbed's own agent running `true` on a request over
+# its virtio-serial port (one request, one reply, no framing).
+xrun=$(median_ms l2 com true)
+echo "serial: raw $vraw / $uraw B/s; dd $vdd / $udd; run $vrun / $urun ms; bare spawn $xrun ms"
 {
 	echo "com_vport_bytes=$COM_VPORT_BYTES"
 	echo "com_uart_bytes=$COM_UART_BYTES"
@@ -145,6 +152,7 @@ echo "serial: raw $vraw / $uraw B/s; dd $vdd / $udd; run $vrun / $urun ms"
 	echo "com_uart_dd_bps=$(echo "$udd" | field bytes_per_sec | cut -d. -f1)"
 	echo "com_vport_run_ms=$vrun"
 	echo "com_uart_run_ms=$urun"
+	echo "com_exec_ms=$xrun"
 } >>"$B"
 check_match "the raw virtio-serial line was timed" '^[1-9][0-9]*$' "$vraw"
 check_match "com-dd over virtio-serial was timed" '"bytes_per_sec":[0-9.]+' "$vdd"

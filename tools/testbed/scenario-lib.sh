@@ -160,7 +160,13 @@ _l2_boot() {
 			return 0
 		fi
 		waited=$((waited + 5))
-		[ "$(l2_exit_status "$name")" = running ] || break
+		# QEMU writes its pidfile only once it has set the machine up, which
+		# takes seconds in a loaded L1: no pidfile yet is no death yet.
+		case $(l2_exit_status "$name") in
+		running) ;;
+		"never started") [ "$waited" -lt 60 ] || break ;;
+		*) break ;;
+		esac
 	done
 	echo "l2_start: $name did not come up within $waited s (QEMU: $(l2_exit_status "$name")):" >&2
 	cat "$RUN/log/$tag-$name-qemu.log" >&2

@@ -83,7 +83,12 @@ echo v3 >"$X/hello.txt"
 # host each time (no negative entries are cached).
 check_match "with a long timeout the guest still sees its cached attributes" '^16$' "$(l2 guest stat -c %s /mnt/s/hello.txt)"
 check "the guest offers its Reverse VMRPC slot" rv_wait_slots "$vm" 1
+# Dropping evicts every cached inode, and each eviction tells the host to
+# forget its node: over a thousand calls here, longer than the default 5 s
+# a host call waits for the guest in a debug guest.
+"$COVMM" timeout "$vm" 120000 >/dev/null
 check "covmm drop-caches 3 through Reverse VMRPC" "$COVMM" drop-caches "$vm" 3
+"$COVMM" timeout "$vm" 5000 >/dev/null
 check_match "... makes the host's change visible at once" '^3$' "$(l2 guest stat -c %s /mnt/s/hello.txt)"
 check_match "... with its data" '^v3$' "$(l2 guest cat /mnt/s/hello.txt)"
 check_match "... and the new file" 'made-later' "$(l2 guest stat /mnt/s/made-later)"
