@@ -172,7 +172,13 @@ impl Client {
     }
 
     /// Creates regular file `name` in `dir` and opens it with `flags`.
-    pub(crate) fn create(&self, dir: u64, name: &[u8], mode: u32, flags: u32) -> Result<(Entry, u64)> {
+    pub(crate) fn create(
+        &self,
+        dir: u64,
+        name: &[u8],
+        mode: u32,
+        flags: u32,
+    ) -> Result<(Entry, u64)> {
         let mut req = self.req(dir);
         req.mode = mode;
         req.flags = flags;
@@ -223,7 +229,14 @@ impl Client {
         self.call(op, &mut req, &[n]).map(|_| ())
     }
 
-    pub(crate) fn rename(&self, dir: u64, name: &[u8], new_dir: u64, new_name: &[u8], flags: u32) -> Result {
+    pub(crate) fn rename(
+        &self,
+        dir: u64,
+        name: &[u8],
+        new_dir: u64,
+        new_name: &[u8],
+        flags: u32,
+    ) -> Result {
         let mut req = self.req(dir);
         req.node2 = new_dir;
         req.flags = flags;
@@ -273,7 +286,12 @@ impl Client {
 
     /// `GETXATTR` (with `name`) or `LISTXATTR` (without) into `buf`;
     /// returns the size (`buf` empty: only the size).
-    pub(crate) fn xattr_get(&self, node: u64, name: Option<&[u8]>, buf: &mut [u8]) -> Result<usize> {
+    pub(crate) fn xattr_get(
+        &self,
+        node: u64,
+        name: Option<&[u8]>,
+        buf: &mut [u8],
+    ) -> Result<usize> {
         let mut req = self.req(node);
         let mut bufs = KVec::with_capacity(2, GFP_KERNEL)?;
         if let Some(name) = name {

@@ -66,7 +66,11 @@ mod raw {
         pub(super) fn hlfs_i_size_read(inode: *const bindings::inode) -> i64;
         pub(super) fn hlfs_i_size_write(inode: *mut bindings::inode, size: i64);
         pub(super) fn hlfs_inode_set_times(inode: *mut bindings::inode, t: *const hlfs_times);
-        pub(super) fn hlfs_inode_get_mtime(inode: *const bindings::inode, sec: *mut i64, nsec: *mut u32);
+        pub(super) fn hlfs_inode_get_mtime(
+            inode: *const bindings::inode,
+            sec: *mut i64,
+            nsec: *mut u32,
+        );
         pub(super) fn hlfs_inode_set_ids(inode: *mut bindings::inode, uid: u32, gid: u32);
         pub(super) fn hlfs_iattr_ids(attr: *const bindings::iattr, uid: *mut u32, gid: *mut u32);
         pub(super) fn hlfs_d_inode(dentry: *const bindings::dentry) -> *mut bindings::inode;
@@ -85,22 +89,40 @@ mod raw {
         pub(super) fn hlfs_folio_size(folio: *const bindings::folio) -> usize;
         pub(super) fn hlfs_folio_test_uptodate(folio: *const bindings::folio) -> bool;
         pub(super) fn hlfs_folio_mark_uptodate(folio: *mut bindings::folio);
-        pub(super) fn hlfs_folio_zero_segment(folio: *mut bindings::folio, start: usize, end: usize);
+        pub(super) fn hlfs_folio_zero_segment(
+            folio: *mut bindings::folio,
+            start: usize,
+            end: usize,
+        );
         pub(super) fn hlfs_folio_unlock(folio: *mut bindings::folio);
         pub(super) fn hlfs_folio_put(folio: *mut bindings::folio);
         pub(super) fn hlfs_folio_end_read(folio: *mut bindings::folio, success: bool);
-        pub(super) fn hlfs_grab_folio(mapping: *mut bindings::address_space, pos: i64)
-            -> *mut bindings::folio;
-        pub(super) fn hlfs_readahead_folio(rac: *mut bindings::readahead_control) -> *mut bindings::folio;
-        pub(super) fn hlfs_readahead_file(rac: *const bindings::readahead_control) -> *mut bindings::file;
-        pub(super) fn hlfs_mapping_host(mapping: *const bindings::address_space) -> *mut bindings::inode;
+        pub(super) fn hlfs_grab_folio(
+            mapping: *mut bindings::address_space,
+            pos: i64,
+        ) -> *mut bindings::folio;
+        pub(super) fn hlfs_readahead_folio(
+            rac: *mut bindings::readahead_control,
+        ) -> *mut bindings::folio;
+        pub(super) fn hlfs_readahead_file(
+            rac: *const bindings::readahead_control,
+        ) -> *mut bindings::file;
+        pub(super) fn hlfs_mapping_host(
+            mapping: *const bindings::address_space,
+        ) -> *mut bindings::inode;
         pub(super) fn hlfs_mapping_set_error(mapping: *mut bindings::address_space, err: c_int);
         pub(super) fn hlfs_mapping_dirty(mapping: *mut bindings::address_space) -> bool;
         pub(super) fn hlfs_iov_iter_count(iter: *const bindings::iov_iter) -> usize;
-        pub(super) fn hlfs_copy_to_iter(addr: *const c_void, bytes: usize, i: *mut bindings::iov_iter)
-            -> usize;
-        pub(super) fn hlfs_copy_from_iter(addr: *mut c_void, bytes: usize, i: *mut bindings::iov_iter)
-            -> usize;
+        pub(super) fn hlfs_copy_to_iter(
+            addr: *const c_void,
+            bytes: usize,
+            i: *mut bindings::iov_iter,
+        ) -> usize;
+        pub(super) fn hlfs_copy_from_iter(
+            addr: *mut c_void,
+            bytes: usize,
+            i: *mut bindings::iov_iter,
+        ) -> usize;
         pub(super) fn hlfs_file_set_can_odirect(file: *mut bindings::file);
         pub(super) fn hlfs_jiffies() -> c_ulong;
         pub(super) fn hlfs_decode_dev(rdev: u32) -> u32;
@@ -108,8 +130,14 @@ mod raw {
         pub(super) fn hlfs_inode_unlock(inode: *mut bindings::inode);
         pub(super) fn hlfs_inode_is_new(inode: *mut bindings::inode) -> bool;
         pub(super) fn hlfs_write_and_wait(mapping: *mut bindings::address_space) -> c_int;
-        pub(super) fn hlfs_fill_statfs(buf: *mut bindings::kstatfs, st: *const proto::HlfsStatfs, magic: c_ulong);
-        pub(super) fn hlfs_folio_mapping(folio: *const bindings::folio) -> *mut bindings::address_space;
+        pub(super) fn hlfs_fill_statfs(
+            buf: *mut bindings::kstatfs,
+            st: *const proto::HlfsStatfs,
+            magic: c_ulong,
+        );
+        pub(super) fn hlfs_folio_mapping(
+            folio: *const bindings::folio,
+        ) -> *mut bindings::address_space;
     }
 }
 
@@ -232,8 +260,9 @@ impl Rpc {
         }
         // SAFETY: every buffer is borrowed (`req` mutably, the others for
         // `'_`) until the call returns, writable only where it says so.
-        let r: c_long =
-            unsafe { api::covmm_vmrpc_perform(self.handle, op as u32, all.as_ptr(), all.len() as c_uint) };
+        let r: c_long = unsafe {
+            api::covmm_vmrpc_perform(self.handle, op as u32, all.as_ptr(), all.len() as c_uint)
+        };
         let r = r as i64;
         if r < 0 {
             // Results are a value or a negated errno (-4095..=-1).
@@ -272,7 +301,10 @@ unsafe impl Sync for Registration {}
 
 impl Registration {
     /// Registers file system type `name`, owned by `module`.
-    pub(crate) fn new(name: &'static CStr, module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             fst <- Opaque::try_ffi_init(move |slot: *mut bindings::file_system_type| {
                 // SAFETY: `slot` is valid for writes; the name and module live
@@ -372,9 +404,17 @@ const SB_RDONLY: c_ulong = 1;
 ///
 /// Called by `get_tree_nodev()` with a new superblock and our context.
 #[no_mangle]
-unsafe extern "C" fn hlfs_rs_fill_super(sb: *mut bindings::super_block, fc: *mut bindings::fs_context) -> c_int {
+unsafe extern "C" fn hlfs_rs_fill_super(
+    sb: *mut bindings::super_block,
+    fc: *mut bindings::fs_context,
+) -> c_int {
     // SAFETY: per the function's contract.
-    let (src, opts) = unsafe { (raw::hlfs_fc_source(fc), &*raw::hlfs_fc_options(fc).cast::<Options>()) };
+    let (src, opts) = unsafe {
+        (
+            raw::hlfs_fc_source(fc),
+            &*raw::hlfs_fc_options(fc).cast::<Options>(),
+        )
+    };
     let fail = |msg: &CStr, err: Error| {
         // SAFETY: `fc` is live; the format is "%s".
         unsafe { raw::hlfs_fc_error(fc, msg.as_char_ptr()) };
@@ -392,11 +432,20 @@ unsafe extern "C" fn hlfs_rs_fill_super(sb: *mut bindings::super_block, fc: *mut
         Ok(m) => m,
         Err(e) if e == ENOENT => return fail(c"hlfs: the host exports no such tag to this VM", e),
         Err(e) if e == ENODEV => {
-            return fail(c"hlfs: the host runs no host-vmrpc, or guest-rvmrpc is not loaded", e)
+            return fail(
+                c"hlfs: the host runs no host-vmrpc, or guest-rvmrpc is not loaded",
+                e,
+            )
         }
         Err(e) => return fail(c"hlfs: the host refused the mount", e),
     };
-    let fs = match KBox::new(Fs { client, opts: *opts }, GFP_KERNEL) {
+    let fs = match KBox::new(
+        Fs {
+            client,
+            opts: *opts,
+        },
+        GFP_KERNEL,
+    ) {
         Ok(fs) => fs,
         Err(_) => return ENOMEM.to_errno(),
     };
@@ -617,7 +666,11 @@ unsafe fn init_inode(inode: *mut bindings::inode, attr: &HlfsAttr) {
                 (*inode).i_op = &SPECIAL_IOPS;
                 // FIFOs, sockets and device nodes work in the guest, as on
                 // NFS: a device node names the guest's own device.
-                bindings::init_special_inode(inode, attr.mode as u16, raw::hlfs_decode_dev(attr.rdev));
+                bindings::init_special_inode(
+                    inode,
+                    attr.mode as u16,
+                    raw::hlfs_decode_dev(attr.rdev),
+                );
             }
         }
         apply_attr(inode, attr);
@@ -835,7 +888,11 @@ unsafe extern "C" fn lookup(
 /// # Safety
 ///
 /// `dir` is a locked hlfs directory and `dentry` a negative dentry in it.
-unsafe fn instantiate(dir: *mut bindings::inode, dentry: *mut bindings::dentry, entry: Result<Entry>) -> c_int {
+unsafe fn instantiate(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    entry: Result<Entry>,
+) -> c_int {
     let inode = match entry {
         // SAFETY: per the function's contract.
         Ok(e) => match unsafe { iget((*dir).i_sb, &e) } {
@@ -951,7 +1008,12 @@ unsafe extern "C" fn link(
     // SAFETY: per the function's contract.
     let (fs, inode, dnode, name) = unsafe {
         let inode = raw::hlfs_d_inode(old);
-        (fs_of_inode(dir), inode, hi(dir).node.load(Relaxed), dname(dentry))
+        (
+            fs_of_inode(dir),
+            inode,
+            hi(dir).node.load(Relaxed),
+            dname(dentry),
+        )
     };
     // SAFETY: a live hlfs inode.
     let h = unsafe { hi(inode) };
@@ -1202,7 +1264,11 @@ unsafe extern "C" fn setattr(
 /// # Safety
 ///
 /// Called by the VFS with an hlfs dentry and a buffer of `size` bytes.
-unsafe extern "C" fn listxattr(dentry: *mut bindings::dentry, list: *mut c_char, size: usize) -> isize {
+unsafe extern "C" fn listxattr(
+    dentry: *mut bindings::dentry,
+    list: *mut c_char,
+    size: usize,
+) -> isize {
     // SAFETY: per the function's contract.
     let (inode, buf) = unsafe {
         (
@@ -1266,7 +1332,13 @@ unsafe extern "C" fn hlfs_rs_xattr_set(
     flags: c_int,
 ) -> c_int {
     // SAFETY: per the function's contract.
-    let (h, fs, name) = unsafe { (hi(inode), fs_of_inode(inode), CStr::from_char_ptr(name).to_bytes()) };
+    let (h, fs, name) = unsafe {
+        (
+            hi(inode),
+            fs_of_inode(inode),
+            CStr::from_char_ptr(name).to_bytes(),
+        )
+    };
     let node = h.node.load(Relaxed);
     let r = if value.is_null() {
         fs.client.removexattr(node, name)
@@ -1300,7 +1372,10 @@ unsafe extern "C" fn get_link(
         Ok(b) => b,
         Err(_) => return ENOMEM.to_ptr(),
     };
-    match fs.client.readlink(h.node.load(Relaxed), &mut buf[..proto::SYMLINK_MAX]) {
+    match fs
+        .client
+        .readlink(h.node.load(Relaxed), &mut buf[..proto::SYMLINK_MAX])
+    {
         Ok(n) => {
             buf[n] = 0;
             let (p, _, _) = buf.into_raw_parts();
@@ -1395,18 +1470,21 @@ unsafe extern "C" fn open(inode: *mut bindings::inode, file: *mut bindings::file
             return e.to_errno();
         }
     }
-    let host_flags = if dir {
-        O_DIRECTORY
-    } else {
-        flags & O_PASSED
-    };
+    let host_flags = if dir { O_DIRECTORY } else { flags & O_PASSED };
     let fh = match fs.client.open(h.node.load(Relaxed), host_flags) {
         Ok(fh) => fh,
         Err(e) => return e.to_errno(),
     };
     let writable = !dir && flags & O_ACCMODE != 0;
     let readable = flags & O_ACCMODE != O_WRONLY;
-    let of = match KBox::new(OpenFile { fh, writable, readable }, GFP_KERNEL) {
+    let of = match KBox::new(
+        OpenFile {
+            fh,
+            writable,
+            readable,
+        },
+        GFP_KERNEL,
+    ) {
         Ok(b) => b,
         Err(_) => {
             let _ = fs.client.release(fh);
@@ -1473,7 +1551,12 @@ unsafe extern "C" fn flush(file: *mut bindings::file, _id: *mut c_void) -> c_int
 /// # Safety
 ///
 /// Called by the VFS with an open hlfs file.
-unsafe extern "C" fn fsync(file: *mut bindings::file, start: i64, end: i64, datasync: c_int) -> c_int {
+unsafe extern "C" fn fsync(
+    file: *mut bindings::file,
+    start: i64,
+    end: i64,
+    datasync: c_int,
+) -> c_int {
     // SAFETY: per the function's contract.
     let r = unsafe { bindings::file_write_and_wait_range(file, start, end) };
     if r != 0 {
@@ -1493,10 +1576,17 @@ unsafe extern "C" fn fsync(file: *mut bindings::file, start: i64, end: i64, data
 /// # Safety
 ///
 /// Called by the VFS with an open hlfs file.
-unsafe extern "C" fn fallocate(file: *mut bindings::file, mode: c_int, offset: i64, len: i64) -> c_long {
+unsafe extern "C" fn fallocate(
+    file: *mut bindings::file,
+    mode: c_int,
+    offset: i64,
+    len: i64,
+) -> c_long {
     // SAFETY: per the function's contract.
     let (inode, of) = unsafe { (raw::hlfs_file_inode(file), open_file(file)) };
-    let Some(of) = of else { return EBADF.to_errno() as c_long };
+    let Some(of) = of else {
+        return EBADF.to_errno() as c_long;
+    };
     // SAFETY: a live inode.
     let fs = unsafe { fs_of_inode(inode) };
     if offset < 0 || len <= 0 {
@@ -1508,7 +1598,10 @@ unsafe extern "C" fn fallocate(file: *mut bindings::file, mode: c_int, offset: i
     if r != 0 {
         return r as c_long;
     }
-    match fs.client.fallocate(of.fh, mode as u32, offset as u64, len as u64) {
+    match fs
+        .client
+        .fallocate(of.fh, mode as u32, offset as u64, len as u64)
+    {
         Ok(attr) => {
             // SAFETY: a live inode.
             unsafe {
@@ -1528,10 +1621,17 @@ unsafe extern "C" fn fallocate(file: *mut bindings::file, mode: c_int, offset: i
 /// # Safety
 ///
 /// `file` is an open hlfs file; `iter` the caller's iterator.
-unsafe fn direct_io(file: *mut bindings::file, pos: &mut i64, iter: *mut bindings::iov_iter, write: bool) -> isize {
+unsafe fn direct_io(
+    file: *mut bindings::file,
+    pos: &mut i64,
+    iter: *mut bindings::iov_iter,
+    write: bool,
+) -> isize {
     // SAFETY: per the function's contract.
     let (inode, of) = unsafe { (raw::hlfs_file_inode(file), open_file(file)) };
-    let Some(of) = of else { return EBADF.to_errno() as isize };
+    let Some(of) = of else {
+        return EBADF.to_errno() as isize;
+    };
     // SAFETY: a live inode.
     let fs = unsafe { fs_of_inode(inode) };
     // Cached pages of the range would hide or undo what we do.
@@ -1624,7 +1724,10 @@ unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::
 /// # Safety
 ///
 /// As for [`read_iter`].
-unsafe extern "C" fn write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
+unsafe extern "C" fn write_iter(
+    iocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
     // SAFETY: per the function's contract.
     let (file, flags) = unsafe { ((*iocb).ki_filp, (*iocb).ki_flags) };
     // SAFETY: as above.
@@ -1663,10 +1766,15 @@ unsafe extern "C" fn write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings:
 /// # Safety
 ///
 /// Called by the VFS with an open hlfs directory and a listing context.
-unsafe extern "C" fn iterate_shared(file: *mut bindings::file, ctx: *mut bindings::dir_context) -> c_int {
+unsafe extern "C" fn iterate_shared(
+    file: *mut bindings::file,
+    ctx: *mut bindings::dir_context,
+) -> c_int {
     // SAFETY: per the function's contract.
     let (inode, of) = unsafe { (raw::hlfs_file_inode(file), open_file(file)) };
-    let Some(of) = of else { return EBADF.to_errno() };
+    let Some(of) = of else {
+        return EBADF.to_errno();
+    };
     // SAFETY: a live inode.
     let fs = unsafe { fs_of_inode(inode) };
     let mut buf = match KVVec::from_elem(0u8, 32 << 10, GFP_KERNEL) {
@@ -1774,18 +1882,32 @@ impl Drop for ReadFh<'_> {
 /// # Safety
 ///
 /// `file` is NULL or an open hlfs file; `inode` a live hlfs inode.
-unsafe fn read_fh<'a>(file: *const bindings::file, inode: *const bindings::inode) -> Result<ReadFh<'a>> {
+unsafe fn read_fh<'a>(
+    file: *const bindings::file,
+    inode: *const bindings::inode,
+) -> Result<ReadFh<'a>> {
     // SAFETY: per the function's contract.
     let fs = unsafe { fs_of_inode(inode) };
     // SAFETY: as above.
-    if let Some(of) = (!file.is_null()).then(|| unsafe { open_file(file) }).flatten() {
+    if let Some(of) = (!file.is_null())
+        .then(|| unsafe { open_file(file) })
+        .flatten()
+    {
         if of.readable {
-            return Ok(ReadFh { fs, fh: of.fh, owned: false });
+            return Ok(ReadFh {
+                fs,
+                fh: of.fh,
+                owned: false,
+            });
         }
     }
     // SAFETY: a live hlfs inode.
     let fh = fs.client.open(unsafe { hi(inode) }.node.load(Relaxed), 0)?;
-    Ok(ReadFh { fs, fh, owned: true })
+    Ok(ReadFh {
+        fs,
+        fh,
+        owned: true,
+    })
 }
 
 /// Fills locked folios `folios` (consecutive, from `pos`) from the host,
@@ -1804,7 +1926,10 @@ unsafe fn fill_folios(fh: &ReadFh<'_>, pos: i64, folios: &[*mut bindings::folio]
     }
     let ok = pieces.len() == folios.len();
     let got = if ok {
-        fh.fs.client.io(fh.fh, pos as u64, &mut pieces, false).map(|(n, _)| n)
+        fh.fs
+            .client
+            .io(fh.fh, pos as u64, &mut pieces, false)
+            .map(|(n, _)| n)
     } else {
         Err(ENOMEM)
     };
@@ -1858,7 +1983,12 @@ unsafe extern "C" fn read_folio(file: *mut bindings::file, folio: *mut bindings:
 /// Called by the VFS with a readahead request on an hlfs file.
 unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control) {
     // SAFETY: per the function's contract.
-    let (file, inode) = unsafe { (raw::hlfs_readahead_file(rac), raw::hlfs_mapping_host((*rac).mapping)) };
+    let (file, inode) = unsafe {
+        (
+            raw::hlfs_readahead_file(rac),
+            raw::hlfs_mapping_host((*rac).mapping),
+        )
+    };
     // SAFETY: as above.
     let fh = unsafe { read_fh(file, inode) };
     let mut batch: KVec<*mut bindings::folio> = KVec::new();
@@ -1931,7 +2061,11 @@ unsafe extern "C" fn write_begin(
                 }
             } else {
                 // A partial write: the rest of the folio comes from the host.
-                let file = if iocb.is_null() { ptr::null() } else { (*iocb).ki_filp };
+                let file = if iocb.is_null() {
+                    ptr::null()
+                } else {
+                    (*iocb).ki_filp
+                };
                 match read_fh(file, inode) {
                     Ok(fh) => {
                         let mut piece = [folio_bytes(folio)];
@@ -2004,7 +2138,10 @@ unsafe extern "C" fn write_end(
 /// # Safety
 ///
 /// Called by the VFS with an hlfs mapping.
-unsafe extern "C" fn writepages(mapping: *mut bindings::address_space, wbc: *mut bindings::writeback_control) -> c_int {
+unsafe extern "C" fn writepages(
+    mapping: *mut bindings::address_space,
+    wbc: *mut bindings::writeback_control,
+) -> c_int {
     // SAFETY: per the function's contract.
     let inode = unsafe { raw::hlfs_mapping_host(mapping) };
     // SAFETY: a live inode.
@@ -2082,7 +2219,13 @@ unsafe extern "C" fn writepages(mapping: *mut bindings::address_space, wbc: *mut
 /// # Safety
 ///
 /// The folios are consecutive, under writeback and ours.
-unsafe fn write_folios(fs: &Fs, fh: u64, start: i64, isize: i64, folios: &[*mut bindings::folio]) -> c_int {
+unsafe fn write_folios(
+    fs: &Fs,
+    fh: u64,
+    start: i64,
+    isize: i64,
+    folios: &[*mut bindings::folio],
+) -> c_int {
     let mut pieces: KVec<Piece<'_>> = KVec::new();
     let mut at = start;
     let mut failed = false;
@@ -2101,7 +2244,9 @@ unsafe fn write_folios(fs: &Fs, fh: u64, start: i64, isize: i64, folios: &[*mut 
     } else if pieces.is_empty() {
         Ok(())
     } else {
-        fs.client.io(fh, start as u64, &mut pieces, true).map(|_| ())
+        fs.client
+            .io(fh, start as u64, &mut pieces, true)
+            .map(|_| ())
     };
     drop(pieces);
     for &f in folios {

@@ -358,7 +358,8 @@ impl Mount {
         }
         let id = t.next_node;
         t.next_node += 1;
-        t.nodes.insert(node_res.into_node(id, Node { path, lookups: 1 }));
+        t.nodes
+            .insert(node_res.into_node(id, Node { path, lookups: 1 }));
         t.by_key.insert(key_res.into_node(key, id));
         Ok(id)
     }
@@ -627,7 +628,12 @@ fn serve(call: &mut Call<'_, '_>, op: Op) -> Result<i64> {
 }
 
 /// Looks up or creates something and replies with its handle and attributes.
-fn reply_node(call: &mut Call<'_, '_>, mount: &Mount, as_: &AsOwner<'_>, path: HostPath) -> Result<i64> {
+fn reply_node(
+    call: &mut Call<'_, '_>,
+    mount: &Mount,
+    as_: &AsOwner<'_>,
+    path: HostPath,
+) -> Result<i64> {
     let st = path.getattr(as_)?;
     call.req.attr = mount.attr(&st);
     call.req.out_node = mount.add_node(path)?;
@@ -653,7 +659,11 @@ fn serve_mounted(call: &mut Call<'_, '_>, op: Op, mount: &Mount, as_: &AsOwner<'
         Op::Setattr => {
             mount.writable()?;
             let path = mount.node(req.node)?;
-            let file = if req.fh != 0 { Some(mount.file(req.fh)?) } else { None };
+            let file = if req.fh != 0 {
+                Some(mount.file(req.fh)?)
+            } else {
+                None
+            };
             let a = setattr_of(mount, &req)?;
             path.setattr(as_, file.as_deref().map(|f| &f.file), &a)?;
             let st = path.getattr(as_)?;
@@ -793,7 +803,9 @@ fn serve_mounted(call: &mut Call<'_, '_>, op: Op, mount: &Mount, as_: &AsOwner<'
         }
         Op::Fsync => {
             let f = mount.file(req.fh)?;
-            f.file.fsync(as_, req.flags & proto::FSYNC_DATA != 0).map(|()| 0)
+            f.file
+                .fsync(as_, req.flags & proto::FSYNC_DATA != 0)
+                .map(|()| 0)
         }
         Op::Fallocate => {
             mount.writable()?;
@@ -824,7 +836,8 @@ fn serve_mounted(call: &mut Call<'_, '_>, op: Op, mount: &Mount, as_: &AsOwner<'
             let path = mount.node(req.node)?;
             let name = xattr_name(call)?;
             let value = call.data_in(proto::XATTR_SIZE_MAX)?;
-            path.setxattr(as_, &name, &value, req.flags as i32).map(|()| 0)
+            path.setxattr(as_, &name, &value, req.flags as i32)
+                .map(|()| 0)
         }
         Op::Removexattr => {
             mount.writable()?;

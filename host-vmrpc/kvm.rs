@@ -52,10 +52,10 @@ use kernel::{
     workqueue::Queue,
 };
 
-#[path = "kvm_io.rs"]
-mod io;
 #[path = "kvm_hlfs.rs"]
 pub(crate) mod hlfs;
+#[path = "kvm_io.rs"]
+mod io;
 pub(crate) use io::{monotonic_ns, IoProbes, ProbeContext, ProbeSlots, VcpuIo};
 
 use crate::abi;

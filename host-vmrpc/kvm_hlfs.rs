@@ -77,15 +77,21 @@ mod ffi {
     // configurations, which the lint flags even behind a pointer.
     #[allow(improper_ctypes)]
     extern "C" {
-        pub(crate) fn covmm_hlfs_task_cred(task: *mut bindings::task_struct) -> *const bindings::cred;
+        pub(crate) fn covmm_hlfs_task_cred(
+            task: *mut bindings::task_struct,
+        ) -> *const bindings::cred;
         pub(crate) fn covmm_hlfs_put_cred(cred: *const bindings::cred);
-        pub(crate) fn covmm_hlfs_override_creds(cred: *const bindings::cred) -> *const bindings::cred;
+        pub(crate) fn covmm_hlfs_override_creds(
+            cred: *const bindings::cred,
+        ) -> *const bindings::cred;
         pub(crate) fn covmm_hlfs_revert_creds(old: *const bindings::cred);
         pub(crate) fn covmm_hlfs_root(name: *const c_char, out: *mut bindings::path) -> c_int;
         pub(crate) fn covmm_hlfs_path_get(path: *const bindings::path);
         pub(crate) fn covmm_hlfs_path_put(path: *const bindings::path);
-        pub(crate) fn covmm_hlfs_beneath(path: *const bindings::path, root: *const bindings::path)
-            -> bool;
+        pub(crate) fn covmm_hlfs_beneath(
+            path: *const bindings::path,
+            root: *const bindings::path,
+        ) -> bool;
         pub(crate) fn covmm_hlfs_dentry_key(path: *const bindings::path) -> c_ulong;
         pub(crate) fn covmm_hlfs_lookup(
             dir: *const bindings::path,
@@ -93,9 +99,14 @@ mod ffi {
             len: u32,
             out: *mut bindings::path,
         ) -> c_int;
-        pub(crate) fn covmm_hlfs_getattr(path: *const bindings::path, out: *mut covmm_hlfs_stat)
-            -> c_int;
-        pub(crate) fn covmm_hlfs_open(path: *const bindings::path, flags: c_int) -> *mut bindings::file;
+        pub(crate) fn covmm_hlfs_getattr(
+            path: *const bindings::path,
+            out: *mut covmm_hlfs_stat,
+        ) -> c_int;
+        pub(crate) fn covmm_hlfs_open(
+            path: *const bindings::path,
+            flags: c_int,
+        ) -> *mut bindings::file;
         pub(crate) fn covmm_hlfs_fput(file: *mut bindings::file);
         pub(crate) fn covmm_hlfs_file_path(file: *mut bindings::file) -> *const bindings::path;
         pub(crate) fn covmm_hlfs_rw(
@@ -106,8 +117,11 @@ mod ffi {
             pos: i64,
             write: bool,
         ) -> isize;
-        pub(crate) fn covmm_hlfs_readdir(dir: *mut bindings::file, pos: i64, private: *mut c_void)
-            -> i64;
+        pub(crate) fn covmm_hlfs_readdir(
+            dir: *mut bindings::file,
+            pos: i64,
+            private: *mut c_void,
+        ) -> i64;
         pub(crate) fn covmm_hlfs_create(
             dir: *const bindings::path,
             name: *const u8,
@@ -160,18 +174,27 @@ mod ffi {
             nlen: u32,
             flags: c_uint,
         ) -> c_int;
-        pub(crate) fn covmm_hlfs_readlink(path: *const bindings::path, buf: *mut u8, len: usize)
-            -> c_int;
+        pub(crate) fn covmm_hlfs_readlink(
+            path: *const bindings::path,
+            buf: *mut u8,
+            len: usize,
+        ) -> c_int;
         pub(crate) fn covmm_hlfs_setattr(
             path: *const bindings::path,
             file: *mut bindings::file,
             attr: *const covmm_hlfs_iattr,
         ) -> c_int;
-        pub(crate) fn covmm_hlfs_statfs(path: *const bindings::path, out: *mut covmm_hlfs_statfs)
-            -> c_int;
+        pub(crate) fn covmm_hlfs_statfs(
+            path: *const bindings::path,
+            out: *mut covmm_hlfs_statfs,
+        ) -> c_int;
         pub(crate) fn covmm_hlfs_fsync(file: *mut bindings::file, datasync: bool) -> c_int;
-        pub(crate) fn covmm_hlfs_fallocate(file: *mut bindings::file, mode: c_int, off: i64, len: i64)
-            -> c_int;
+        pub(crate) fn covmm_hlfs_fallocate(
+            file: *mut bindings::file,
+            mode: c_int,
+            off: i64,
+            len: i64,
+        ) -> c_int;
         pub(crate) fn covmm_hlfs_getxattr(
             path: *const bindings::path,
             name: *const c_char,
@@ -185,10 +208,15 @@ mod ffi {
             size: usize,
             flags: c_int,
         ) -> c_int;
-        pub(crate) fn covmm_hlfs_listxattr(path: *const bindings::path, list: *mut u8, size: usize)
-            -> isize;
-        pub(crate) fn covmm_hlfs_removexattr(path: *const bindings::path, name: *const c_char)
-            -> c_int;
+        pub(crate) fn covmm_hlfs_listxattr(
+            path: *const bindings::path,
+            list: *mut u8,
+            size: usize,
+        ) -> isize;
+        pub(crate) fn covmm_hlfs_removexattr(
+            path: *const bindings::path,
+            name: *const c_char,
+        ) -> c_int;
     }
 }
 
@@ -384,7 +412,14 @@ impl HostPath {
         // SAFETY: the path is held; `name` is valid; `out` is filled with
         // held references when a file comes back.
         let file = from_err_ptr(unsafe {
-            ffi::covmm_hlfs_create(&self.path, name.as_ptr(), name.len() as u32, mode, flags, &mut out)
+            ffi::covmm_hlfs_create(
+                &self.path,
+                name.as_ptr(),
+                name.len() as u32,
+                mode,
+                flags,
+                &mut out,
+            )
         })?;
         // INVARIANT: on success the glue filled `out` with references.
         let path = HostPath { path: out };
@@ -404,16 +439,34 @@ impl HostPath {
         }
     }
 
-    pub(crate) fn mknod(&self, _as: &AsOwner<'_>, name: &[u8], mode: u16, rdev: u32) -> Result<HostPath> {
+    pub(crate) fn mknod(
+        &self,
+        _as: &AsOwner<'_>,
+        name: &[u8],
+        mode: u16,
+        rdev: u32,
+    ) -> Result<HostPath> {
         // SAFETY: as for `lookup`.
         unsafe {
             filled(|out| {
-                ffi::covmm_hlfs_mknod(&self.path, name.as_ptr(), name.len() as u32, mode, rdev, out)
+                ffi::covmm_hlfs_mknod(
+                    &self.path,
+                    name.as_ptr(),
+                    name.len() as u32,
+                    mode,
+                    rdev,
+                    out,
+                )
             })
         }
     }
 
-    pub(crate) fn symlink(&self, _as: &AsOwner<'_>, name: &[u8], target: &[u8]) -> Result<HostPath> {
+    pub(crate) fn symlink(
+        &self,
+        _as: &AsOwner<'_>,
+        name: &[u8],
+        target: &[u8],
+    ) -> Result<HostPath> {
         let mut buf = KVec::from_elem(0u8, target.len() + 1, GFP_KERNEL)?;
         let target = c_name(target, &mut buf)?;
         // SAFETY: as for `lookup`; `target` is NUL-terminated.
@@ -474,7 +527,12 @@ impl HostPath {
         usize::try_from(n).map_err(|_| Error::from_errno(n))
     }
 
-    pub(crate) fn setattr(&self, _as: &AsOwner<'_>, file: Option<&HostFile>, attr: &HostIattr) -> Result {
+    pub(crate) fn setattr(
+        &self,
+        _as: &AsOwner<'_>,
+        file: Option<&HostFile>,
+        attr: &HostIattr,
+    ) -> Result {
         let file = file.map_or(ptr::null_mut(), |f| f.ptr.as_ptr());
         // SAFETY: the path and the file (if any) are held.
         int_result(unsafe { ffi::covmm_hlfs_setattr(&self.path, file, attr) })
@@ -488,7 +546,12 @@ impl HostPath {
     }
 
     /// Extended attribute `name` into `value` (empty: its size).
-    pub(crate) fn getxattr(&self, _as: &AsOwner<'_>, name: &[u8], value: &mut [u8]) -> Result<usize> {
+    pub(crate) fn getxattr(
+        &self,
+        _as: &AsOwner<'_>,
+        name: &[u8],
+        value: &mut [u8],
+    ) -> Result<usize> {
         let mut nbuf = [0u8; 256];
         let name = c_name(name, &mut nbuf)?;
         // SAFETY: the path is held; `name` is NUL-terminated; `value` is
@@ -498,7 +561,13 @@ impl HostPath {
         })
     }
 
-    pub(crate) fn setxattr(&self, _as: &AsOwner<'_>, name: &[u8], value: &[u8], flags: i32) -> Result {
+    pub(crate) fn setxattr(
+        &self,
+        _as: &AsOwner<'_>,
+        name: &[u8],
+        value: &[u8],
+        flags: i32,
+    ) -> Result {
         let mut nbuf = [0u8; 256];
         let name = c_name(name, &mut nbuf)?;
         // SAFETY: as for `getxattr`; `value` is readable.
@@ -564,7 +633,13 @@ impl HostFile {
     /// The ranges are user addresses of the current process (the VMM, in a
     /// vCPU thread), which the VFS accesses with user copies, so a bad one
     /// gives `EFAULT` at worst.
-    pub(crate) fn rw(&self, _as: &AsOwner<'_>, ranges: &[UserRange], pos: i64, write: bool) -> Result<usize> {
+    pub(crate) fn rw(
+        &self,
+        _as: &AsOwner<'_>,
+        ranges: &[UserRange],
+        pos: i64,
+        write: bool,
+    ) -> Result<usize> {
         let mut iov = KVec::with_capacity(ranges.len(), GFP_KERNEL)?;
         let mut total = 0usize;
         for &(addr, len) in ranges {
@@ -580,14 +655,26 @@ impl HostFile {
         // SAFETY: the file is held; `iov` describes user memory, which the
         // VFS reaches with fault-handling copies.
         size_result(unsafe {
-            ffi::covmm_hlfs_rw(self.ptr.as_ptr(), iov.as_ptr(), iov.len() as c_ulong, total, pos, write)
+            ffi::covmm_hlfs_rw(
+                self.ptr.as_ptr(),
+                iov.as_ptr(),
+                iov.len() as c_ulong,
+                total,
+                pos,
+                write,
+            )
         })
     }
 
     /// Lists the directory from cookie `pos`, giving `f` each entry's name,
     /// offset (the cookie that resumes at it), inode number and type, until
     /// `f` returns false; returns the cookie after the last entry given.
-    pub(crate) fn readdir(&self, _as: &AsOwner<'_>, pos: i64, mut f: &mut DirentFn<'_>) -> Result<i64> {
+    pub(crate) fn readdir(
+        &self,
+        _as: &AsOwner<'_>,
+        pos: i64,
+        mut f: &mut DirentFn<'_>,
+    ) -> Result<i64> {
         let private = ptr::from_mut(&mut f).cast::<c_void>();
         // SAFETY: the file is held; `private` points to `f`, which outlives
         // the call and is used only by `covmm_rs_hlfs_dirent`.

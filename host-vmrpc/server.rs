@@ -364,7 +364,13 @@ impl<'a> CallContext<'a> {
     /// VMM's addresses of the memory behind them: for the VFS to copy to
     /// (`to_guest`) or from, in this vCPU thread. Every byte must lie in the
     /// call's segments (writable ones if `to_guest`): `EFAULT` otherwise.
-    pub(crate) fn resolve_io(&self, gva: u64, len: u64, to_guest: bool, io: &mut GuestIo) -> Result {
+    pub(crate) fn resolve_io(
+        &self,
+        gva: u64,
+        len: u64,
+        to_guest: bool,
+        io: &mut GuestIo,
+    ) -> Result {
         for chunk in abi::resolve(self.segs, gva, len) {
             let chunk = chunk.ok_or(EFAULT)?;
             if to_guest && !chunk.writable {

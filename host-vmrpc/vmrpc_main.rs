@@ -26,9 +26,9 @@ use kernel::{new_srcu, prelude::*, sync::Arc, sync::Srcu};
 #[path = "../tools/abi/src/wire.rs"]
 mod abi;
 mod device;
+mod hlfs;
 #[path = "../include/covmm/host_api.rs"]
 mod host_api;
-mod hlfs;
 mod hypercall;
 mod iomon;
 mod kvm;

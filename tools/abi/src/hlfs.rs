@@ -175,7 +175,9 @@ pub const RENAME_EXCHANGE: u32 = 2;
 pub const FSYNC_DATA: u32 = 1;
 
 /// A time stamp.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct HlfsTime {
     /// Seconds since the epoch.
@@ -187,7 +189,9 @@ pub struct HlfsTime {
 }
 
 /// A node's attributes, as the host's `stat` gives them (with ids mapped).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct HlfsAttr {
     /// The host's inode number.
@@ -217,7 +221,9 @@ pub struct HlfsAttr {
 }
 
 /// The request and reply of every call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct HlfsReq {
     /// In: the export handle from `MOUNT`.
@@ -273,7 +279,9 @@ pub struct HlfsReq {
 }
 
 /// One piece of a `READ` or `WRITE`: guest memory at `addr` of `len` bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct HlfsIov {
     pub addr: u64,
@@ -297,7 +305,9 @@ pub fn check_iov(iov: &[HlfsIov]) -> Option<u64> {
 }
 
 /// `STATFS`'s reply, written to `data`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct HlfsStatfs {
     pub blocks: u64,
@@ -314,7 +324,9 @@ pub struct HlfsStatfs {
 
 /// Header of one directory entry in `READDIR`'s buffer; the name follows,
 /// and the next record starts at the next multiple of 8.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct Dirent {
     /// The host's inode number.
@@ -338,7 +350,14 @@ pub const fn dirent_size(name_len: usize) -> usize {
 
 /// Appends a record to `buf` at `at`; returns the offset after it, or
 /// `None` if it does not fit or the name is not a valid entry name.
-pub fn put_dirent(buf: &mut [u8], at: usize, ino: u64, next: u64, dtype: u8, name: &[u8]) -> Option<usize> {
+pub fn put_dirent(
+    buf: &mut [u8],
+    at: usize,
+    ino: u64,
+    next: u64,
+    dtype: u8,
+    name: &[u8],
+) -> Option<usize> {
     use zerocopy::IntoBytes as _;
     if name.is_empty() || name.len() > NAME_MAX {
         return None;
@@ -380,12 +399,13 @@ impl<'a> Iterator for Dirents<'a> {
             return None;
         }
         let rest = &self.buf[self.at..];
-        let parsed = Dirent::read_from_prefix(rest).ok().and_then(|(head, _)| {
-            let len = usize::from(head.name_len);
-            let name = rest.get(DIRENT..DIRENT + len)?;
-            (len > 0 && len <= NAME_MAX && !name.contains(&b'/') && !name.contains(&0))
-                .then_some((head, name, dirent_size(len)))
-        });
+        let parsed =
+            Dirent::read_from_prefix(rest).ok().and_then(|(head, _)| {
+                let len = usize::from(head.name_len);
+                let name = rest.get(DIRENT..DIRENT + len)?;
+                (len > 0 && len <= NAME_MAX && !name.contains(&b'/') && !name.contains(&0))
+                    .then_some((head, name, dirent_size(len)))
+            });
         match parsed {
             Some((head, name, size)) => {
                 self.at += size;
@@ -421,7 +441,9 @@ pub fn valid_tag(tag: &[u8]) -> bool {
 
 /// A range of ids mapped between guest and host: guest ids
 /// `guest..guest + count` are host ids `host..host + count`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct IdRange {
     pub guest: u32,
@@ -437,7 +459,9 @@ pub const MAX_ID_RANGES: usize = 4;
 /// How an export maps uids (or gids). An empty map is the identity. With
 /// ranges, ids outside them map to the overflow id (65534), as user
 /// namespaces do, so host ids never leak into the guest.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 #[repr(C)]
 pub struct IdMap {
     pub ranges: [IdRange; MAX_ID_RANGES],
@@ -576,8 +600,7 @@ pub struct HostHlfsList {
 /// Exports a host directory to a VM. See [`HostHlfsExport`].
 pub const HOST_IOC_HLFS_EXPORT: u32 = super::iow::<HostHlfsExport>(super::HOST_IOC_MAGIC, 0x30);
 /// Withdraws an export. See [`HostHlfsUnexport`].
-pub const HOST_IOC_HLFS_UNEXPORT: u32 =
-    super::iow::<HostHlfsUnexport>(super::HOST_IOC_MAGIC, 0x31);
+pub const HOST_IOC_HLFS_UNEXPORT: u32 = super::iow::<HostHlfsUnexport>(super::HOST_IOC_MAGIC, 0x31);
 /// Lists a VM's exports. See [`HostHlfsList`].
 pub const HOST_IOC_HLFS_LIST: u32 = super::iowr::<HostHlfsList>(super::HOST_IOC_MAGIC, 0x32);
 
@@ -618,10 +641,16 @@ mod tests {
         assert_eq!(a, 32);
         let b = put_dirent(&mut buf, a, 8, 2, 8, b"file.txt").unwrap();
         let mut it = dirents(&buf[..b]);
-        assert_eq!(it.next().map(|r| r.map(|(h, n)| (h.ino, n))), Some(Ok((7, &b"dir"[..]))));
+        assert_eq!(
+            it.next().map(|r| r.map(|(h, n)| (h.ino, n))),
+            Some(Ok((7, &b"dir"[..])))
+        );
         let (head, name) = it.next().unwrap().unwrap();
         assert!(it.next().is_none());
-        assert_eq!((head.ino, head.next, head.dtype, name), (8, 2, 8, &b"file.txt"[..]));
+        assert_eq!(
+            (head.ino, head.next, head.dtype, name),
+            (8, 2, 8, &b"file.txt"[..])
+        );
         assert!(put_dirent(&mut buf, 120, 1, 1, 1, b"toolong").is_none());
         assert!(put_dirent(&mut buf, 0, 1, 1, 1, b"").is_none());
         // A record claiming a longer name than the buffer holds.
@@ -648,7 +677,12 @@ mod tests {
         assert!(identity.validate());
         assert_eq!((identity.to_host(5), identity.to_guest(5)), (Some(5), 5));
         let mut m = IdMap::default();
-        m.ranges[0] = IdRange { guest: 0, host: 100000, count: 65536, pad: 0 };
+        m.ranges[0] = IdRange {
+            guest: 0,
+            host: 100000,
+            count: 65536,
+            pad: 0,
+        };
         m.count = 1;
         assert!(m.validate());
         assert_eq!(m.to_host(1000), Some(101000));
@@ -656,11 +690,21 @@ mod tests {
         assert_eq!(m.to_guest(0), OVERFLOW_ID);
         assert_eq!(m.to_host(70000), None);
         let mut overlap = m;
-        overlap.ranges[1] = IdRange { guest: 65535, host: 0, count: 2, pad: 0 };
+        overlap.ranges[1] = IdRange {
+            guest: 65535,
+            host: 0,
+            count: 2,
+            pad: 0,
+        };
         overlap.count = 2;
         assert!(!overlap.validate());
         let mut wraps = IdMap::default();
-        wraps.ranges[0] = IdRange { guest: u32::MAX, host: 0, count: 2, pad: 0 };
+        wraps.ranges[0] = IdRange {
+            guest: u32::MAX,
+            host: 0,
+            count: 2,
+            pad: 0,
+        };
         wraps.count = 1;
         assert!(!wraps.validate());
         let mut empty = IdMap::default();

@@ -451,20 +451,62 @@ fn hlfs_matches(eq: &mut impl FnMut(&str, u64)) {
         ("COVMM_HLFS_EXPORT_RO", u64::from(fs::EXPORT_RO)),
         ("COVMM_HLFS_MAX_ID_RANGES", fs::MAX_ID_RANGES as u64),
         ("COVMM_HLFS_OVERFLOW_ID", u64::from(fs::OVERFLOW_ID)),
-        ("COVMM_HOST_IOC_HLFS_EXPORT", u64::from(fs::HOST_IOC_HLFS_EXPORT)),
-        ("COVMM_HOST_IOC_HLFS_UNEXPORT", u64::from(fs::HOST_IOC_HLFS_UNEXPORT)),
-        ("COVMM_HOST_IOC_HLFS_LIST", u64::from(fs::HOST_IOC_HLFS_LIST)),
-        ("sizeof(struct covmm_hlfs_id_range)", size_of::<fs::IdRange>() as u64),
-        ("sizeof(struct covmm_hlfs_id_map)", size_of::<fs::IdMap>() as u64),
-        ("sizeof(struct covmm_host_hlfs_export)", size_of::<fs::HostHlfsExport>() as u64),
-        ("offsetof(struct covmm_host_hlfs_export, path)", offset_of!(fs::HostHlfsExport, path) as u64),
-        ("offsetof(struct covmm_host_hlfs_export, uids)", offset_of!(fs::HostHlfsExport, uids) as u64),
-        ("offsetof(struct covmm_host_hlfs_export, gids)", offset_of!(fs::HostHlfsExport, gids) as u64),
-        ("sizeof(struct covmm_host_hlfs_unexport)", size_of::<fs::HostHlfsUnexport>() as u64),
-        ("sizeof(struct covmm_host_hlfs_export_info)", size_of::<fs::HostHlfsExportInfo>() as u64),
-        ("offsetof(struct covmm_host_hlfs_export_info, nodes)", offset_of!(fs::HostHlfsExportInfo, nodes) as u64),
-        ("sizeof(struct covmm_host_hlfs_list)", size_of::<fs::HostHlfsList>() as u64),
-        ("offsetof(struct covmm_host_hlfs_list, count)", offset_of!(fs::HostHlfsList, count) as u64),
+        (
+            "COVMM_HOST_IOC_HLFS_EXPORT",
+            u64::from(fs::HOST_IOC_HLFS_EXPORT),
+        ),
+        (
+            "COVMM_HOST_IOC_HLFS_UNEXPORT",
+            u64::from(fs::HOST_IOC_HLFS_UNEXPORT),
+        ),
+        (
+            "COVMM_HOST_IOC_HLFS_LIST",
+            u64::from(fs::HOST_IOC_HLFS_LIST),
+        ),
+        (
+            "sizeof(struct covmm_hlfs_id_range)",
+            size_of::<fs::IdRange>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_hlfs_id_map)",
+            size_of::<fs::IdMap>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_hlfs_export)",
+            size_of::<fs::HostHlfsExport>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_hlfs_export, path)",
+            offset_of!(fs::HostHlfsExport, path) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_hlfs_export, uids)",
+            offset_of!(fs::HostHlfsExport, uids) as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_hlfs_export, gids)",
+            offset_of!(fs::HostHlfsExport, gids) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_hlfs_unexport)",
+            size_of::<fs::HostHlfsUnexport>() as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_hlfs_export_info)",
+            size_of::<fs::HostHlfsExportInfo>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_hlfs_export_info, nodes)",
+            offset_of!(fs::HostHlfsExportInfo, nodes) as u64,
+        ),
+        (
+            "sizeof(struct covmm_host_hlfs_list)",
+            size_of::<fs::HostHlfsList>() as u64,
+        ),
+        (
+            "offsetof(struct covmm_host_hlfs_list, count)",
+            offset_of!(fs::HostHlfsList, count) as u64,
+        ),
     ] {
         eq(name, value);
     }

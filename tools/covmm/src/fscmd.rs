@@ -39,10 +39,16 @@ pub fn id_map(ranges: &[IdRange]) -> Result<IdMap, String> {
 pub fn exports(host: &Host, vm: i32, json: bool) -> Result<(), String> {
     let list = host.hlfs_exports(vm).map_err(|e| e.to_string())?;
     if json {
-        println!("{}", serde_json::to_string(&list).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string(&list).map_err(|e| e.to_string())?
+        );
         return Ok(());
     }
-    println!("{:<20} {:<4} {:>6} {:>9} {:>6}  PATH", "TAG", "MODE", "MOUNTS", "NODES", "FILES");
+    println!(
+        "{:<20} {:<4} {:>6} {:>9} {:>6}  PATH",
+        "TAG", "MODE", "MOUNTS", "NODES", "FILES"
+    );
     for e in list {
         println!(
             "{:<20} {:<4} {:>6} {:>9} {:>6}  {}",

@@ -281,7 +281,8 @@ impl Host {
 
     /// Withdraws export `tag` of VM `vm`.
     pub fn hlfs_unexport(&self, vm: i32, tag: &str) -> Result<(), Error> {
-        let tag_field = abi::hlfs::encode_tag(tag.as_bytes()).ok_or(Error::NoExport(vm, tag.into()))?;
+        let tag_field =
+            abi::hlfs::encode_tag(tag.as_bytes()).ok_or(Error::NoExport(vm, tag.into()))?;
         let mut req = abi::hlfs::HostHlfsUnexport {
             vm_pid: vm,
             pad: 0,

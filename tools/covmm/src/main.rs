@@ -507,11 +507,18 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let uids = fscmd::id_map(&uid_map)?;
             let gids = fscmd::id_map(&gid_map)?;
-            host.hlfs_export(vm, &tag, &path, ro, uids, gids).map_err(e)?;
+            host.hlfs_export(vm, &tag, &path, ro, uids, gids)
+                .map_err(e)?;
             if cli.json {
-                println!("{}", serde_json::json!({ "vm": vm, "tag": tag, "path": path, "ro": ro }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "vm": vm, "tag": tag, "path": path, "ro": ro })
+                );
             } else {
-                println!("VM {vm}: {path} exported as {tag}{} (mount -t hlfs {tag} DIR)", if ro { ", read-only" } else { "" });
+                println!(
+                    "VM {vm}: {path} exported as {tag}{} (mount -t hlfs {tag} DIR)",
+                    if ro { ", read-only" } else { "" }
+                );
             }
         }
         Command::Unexport { vm, tag } => {
