@@ -107,7 +107,9 @@ l2 com umount /tmp/com/ro /tmp/com/small
 # fails at once, the destination never holds a partial file, and the same
 # command resumes where the copy stopped.
 l2 com 'echo old >/tmp/com/resume.bin'
-head -c $((8 << 20)) /dev/urandom >"$HOSTDIR/resume.bin"
+# 4 MiB: the emulated platform loses L2s in long virtio-serial streams
+# (Documentation/testbed.md, "Quirks"), most often right after this copy.
+head -c $((4 << 20)) /dev/urandom >"$HOSTDIR/resume.bin"
 "$COVMM" com-dd "$VPORT" "$HOSTDIR/resume.bin" resume.bin --json >"$HOSTDIR/resume1" 2>&1 &
 dd_pid=$!
 # (Polled by its size, not its contents: reading it would slow the guest.)
