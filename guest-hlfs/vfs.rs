@@ -534,6 +534,11 @@ unsafe fn hi<'a>(inode: *const bindings::inode) -> &'a HlfsInode {
     unsafe { &*inode.cast::<HlfsInode>() }
 }
 
+/// `->alloc_inode`.
+///
+/// # Safety
+///
+/// Called by the VFS for an hlfs superblock.
 unsafe extern "C" fn alloc_inode(_sb: *mut bindings::super_block) -> *mut bindings::inode {
     let init = HlfsInode {
         vfs: Opaque::zeroed(),
@@ -581,12 +586,20 @@ unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
 }
 
 /// `iget5_locked()` test: the inode of node `*data`.
+///
+/// # Safety
+///
+/// `inode` is an hlfs inode and `data` points to a node handle (`iget`).
 unsafe extern "C" fn iget_test(inode: *mut bindings::inode, data: *mut c_void) -> c_int {
     // SAFETY: `data` points to the node handle; `inode` is an hlfs inode.
-    unsafe { (hi(inode).node.load(Relaxed) == *data.cast::<u64>()) as c_int }
+    c_int::from(unsafe { hi(inode).node.load(Relaxed) == *data.cast::<u64>() })
 }
 
 /// `iget5_locked()` set: a new inode for node `*data`.
+///
+/// # Safety
+///
+/// As for [`iget_test`]; the inode is new (`I_NEW`).
 unsafe extern "C" fn iget_set(inode: *mut bindings::inode, data: *mut c_void) -> c_int {
     // SAFETY: as for `iget_test`; the inode is new (I_NEW) and ours.
     unsafe { hi(inode).node.store(*data.cast::<u64>(), Relaxed) };
@@ -647,7 +660,7 @@ const S_IFLNK: u32 = 0o120000;
 unsafe fn init_inode(inode: *mut bindings::inode, attr: &HlfsAttr) {
     // SAFETY: per the function's contract.
     unsafe {
-        (*inode).i_ino = attr.ino as _;
+        (*inode).i_ino = attr.ino;
         (*inode).i_mode = attr.mode as u16;
         match attr.mode & S_IFMT {
             S_IFREG => {
@@ -687,13 +700,14 @@ unsafe fn init_inode(inode: *mut bindings::inode, attr: &HlfsAttr) {
 unsafe fn apply_attr(inode: *mut bindings::inode, attr: &HlfsAttr) {
     // SAFETY: per the function's contract.
     let (h, fs) = unsafe { (hi(inode), fs_of_inode(inode)) };
-    if (attr.mode & S_IFMT) != u32::from(unsafe { (*inode).i_mode }) as u32 & S_IFMT {
+    // SAFETY: as above.
+    if (attr.mode & S_IFMT) != u32::from(unsafe { (*inode).i_mode }) & S_IFMT {
         // The host replaced the file with one of another type: stale.
         return;
     }
     // SAFETY: plain field and helper updates on a live inode.
     unsafe {
-        let mapping = &mut (*inode).i_data as *mut bindings::address_space;
+        let mapping = ptr::from_mut(&mut (*inode).i_data);
         let dirty = raw::hlfs_mapping_dirty(mapping);
         let (mut sec, mut nsec) = (0i64, 0u32);
         raw::hlfs_inode_get_mtime(inode, &mut sec, &mut nsec);
@@ -702,7 +716,7 @@ unsafe fn apply_attr(inode: *mut bindings::inode, attr: &HlfsAttr) {
         (*inode).i_mode = attr.mode as u16;
         raw::hlfs_inode_set_ids(inode, attr.uid, attr.gid);
         bindings::set_nlink(inode, attr.nlink);
-        (*inode).i_blocks = attr.blocks as _;
+        (*inode).i_blocks = attr.blocks;
         if !dirty {
             raw::hlfs_i_size_write(inode, attr.size as i64);
             let t = raw::hlfs_times {
@@ -715,7 +729,7 @@ unsafe fn apply_attr(inode: *mut bindings::inode, attr: &HlfsAttr) {
             };
             raw::hlfs_inode_set_times(inode, &t);
             if changed && fs.opts.cache != CacheMode::Always && attr.mode & S_IFMT == S_IFREG {
-                bindings::invalidate_mapping_pages(mapping, 0, u64::MAX as _);
+                bindings::invalidate_mapping_pages(mapping, 0, usize::MAX);
             }
         }
     }
@@ -1890,6 +1904,7 @@ unsafe fn read_fh<'a>(
     let fs = unsafe { fs_of_inode(inode) };
     // SAFETY: as above.
     if let Some(of) = (!file.is_null())
+        // SAFETY: a non-null `file` is an open hlfs file.
         .then(|| unsafe { open_file(file) })
         .flatten()
     {
@@ -2173,6 +2188,7 @@ unsafe extern "C" fn writepages(
         // SAFETY: the iterator hands out locked folios under writeback and
         // takes back the previous one.
         folio = unsafe { bindings::writeback_iter(mapping, wbc, folio, &mut error) };
+        // SAFETY: a non-null folio is locked and ours.
         let contiguous = !folio.is_null() && unsafe { raw::hlfs_folio_pos(folio) } == next;
         if !batch.is_empty() && (folio.is_null() || !contiguous || pages >= IO_PAGES) {
             // SAFETY: the batch's folios are under writeback and ours.

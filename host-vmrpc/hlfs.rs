@@ -431,8 +431,8 @@ impl Mount {
             ctime: t(st.ctime_sec, st.ctime_nsec),
             mode: st.mode,
             nlink: st.nlink,
-            uid: self.export.uids.to_guest(st.uid),
-            gid: self.export.gids.to_guest(st.gid),
+            uid: self.export.uids.guest_id(st.uid),
+            gid: self.export.gids.guest_id(st.gid),
             rdev: st.rdev,
             blksize: st.blksize,
         }
@@ -872,11 +872,11 @@ fn setattr_of(mount: &Mount, req: &HlfsReq) -> Result<HostIattr> {
     }
     if req.valid & proto::SET_UID != 0 {
         a.valid |= attr_bits::UID;
-        a.uid = mount.export.uids.to_host(req.uid).ok_or(EINVAL)?;
+        a.uid = mount.export.uids.host_id(req.uid).ok_or(EINVAL)?;
     }
     if req.valid & proto::SET_GID != 0 {
         a.valid |= attr_bits::GID;
-        a.gid = mount.export.gids.to_host(req.gid).ok_or(EINVAL)?;
+        a.gid = mount.export.gids.host_id(req.gid).ok_or(EINVAL)?;
     }
     if req.valid & proto::SET_SIZE != 0 {
         a.valid |= attr_bits::SIZE;

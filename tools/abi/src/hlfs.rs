@@ -499,7 +499,7 @@ impl IdMap {
     }
 
     /// The host id for guest id `id` (`None` if unmapped).
-    pub fn to_host(&self, id: u32) -> Option<u32> {
+    pub fn host_id(&self, id: u32) -> Option<u32> {
         if self.count == 0 {
             return Some(id);
         }
@@ -510,7 +510,7 @@ impl IdMap {
     }
 
     /// The guest id for host id `id` ([`OVERFLOW_ID`] if unmapped).
-    pub fn to_guest(&self, id: u32) -> u32 {
+    pub fn guest_id(&self, id: u32) -> u32 {
         if self.count == 0 {
             return id;
         }
@@ -675,7 +675,7 @@ mod tests {
     fn id_maps_map_both_ways() {
         let identity = IdMap::default();
         assert!(identity.validate());
-        assert_eq!((identity.to_host(5), identity.to_guest(5)), (Some(5), 5));
+        assert_eq!((identity.host_id(5), identity.guest_id(5)), (Some(5), 5));
         let mut m = IdMap::default();
         m.ranges[0] = IdRange {
             guest: 0,
@@ -685,10 +685,10 @@ mod tests {
         };
         m.count = 1;
         assert!(m.validate());
-        assert_eq!(m.to_host(1000), Some(101000));
-        assert_eq!(m.to_guest(101000), 1000);
-        assert_eq!(m.to_guest(0), OVERFLOW_ID);
-        assert_eq!(m.to_host(70000), None);
+        assert_eq!(m.host_id(1000), Some(101000));
+        assert_eq!(m.guest_id(101000), 1000);
+        assert_eq!(m.guest_id(0), OVERFLOW_ID);
+        assert_eq!(m.host_id(70000), None);
         let mut overlap = m;
         overlap.ranges[1] = IdRange {
             guest: 65535,
@@ -707,8 +707,10 @@ mod tests {
         };
         wraps.count = 1;
         assert!(!wraps.validate());
-        let mut empty = IdMap::default();
-        empty.count = 1;
+        let empty = IdMap {
+            count: 1,
+            ..Default::default()
+        };
         assert!(!empty.validate());
     }
 
