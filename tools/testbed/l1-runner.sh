@@ -12,6 +12,8 @@ RUN=/run/covmm
 export RUN
 mkdir -p "$RUN/log"
 echo "START $FLAVOR $(uname -r)" >"$RUN/results"
+# Where the kernel sits this boot (KASLR): places a stuck CPU's RIP (l0-lib.sh).
+grep -m1 ' _stext$' /proc/kallsyms >"$RUN/l1-stext"
 
 # run_scenario NAME LOG: one run of a scenario, its results in $RESULTS.
 run_scenario() {
