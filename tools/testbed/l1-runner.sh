@@ -41,10 +41,11 @@ for s in $SCENARIOS; do
 	# guest. The first run's results and log are kept and the retry is
 	# listed as a NOTE; a second death, or any other failure, counts.
 	if [ -f "$RUN/silent-death" ]; then
+		why=$(cat "$RUN/silent-death")
 		mv "$RUN/log/$s.log" "$RUN/log/$s.first.log"
 		mv "$RESULTS" "$RUN/log/$s.first.results"
 		run_scenario "$s" "$RUN/log/$s.log"
-		echo "NOTE $s: an L2 died silently (QEMU status 0, no CPU reset, nothing in its console) in the first run, so the scenario ran again in a fresh guest (first run: log/$s.first.log, log/$s.first.results)" >>"$RUN/results"
+		echo "NOTE $s: $why in the first run, so the scenario ran again in a fresh guest (first run: log/$s.first.log, log/$s.first.results)" >>"$RUN/results"
 	fi
 	cat "$RESULTS" >>"$RUN/results"
 	echo "TIME $s $(($(date +%s) - t0))" >>"$RUN/results"

@@ -157,6 +157,9 @@ _l2_boot() {
 	local waited=0 limit=${L2_BOOT_TIMEOUT:-$([ "$FLAVOR" = debug ] && echo 300 || echo 90)}
 	while [ "$waited" -lt "$limit" ]; do
 		if "$TOOLS/covmm-tb" wait "$sock" --timeout 5 2>/dev/null; then
+			# Where its kernel sits (KASLR), should it hang (_l2_report_hang).
+			"$TOOLS/covmm-tb" exec "$sock" --timeout 30 -- grep -m1 ' _stext$' /proc/kallsyms \
+				>"$SOCKDIR/$name.stext" 2>/dev/null
 			return 0
 		fi
 		waited=$((waited + 5))
@@ -240,10 +243,14 @@ l2() {
 		else
 			touch "$SOCKDIR/$name.hung"
 			fail "guest $name stopped answering (its QEMU still runs)"
+			_l2_report_hang "$name"
 		fi
 	fi
 	return $rc
 }
+
+# What in an L2's console rules out putting its loss down to the platform.
+L2_REPORT_PATTERNS='WARNING:|BUG:|Oops|general protection fault|double fault|Kernel panic|Call Trace:|INFO: task|rcu: INFO:|soft lockup'
 
 # The first time a guest is found dead, records why as far as its logs tell:
 # a "FAIL" line (an L2 dying on its own is a failure of the scenario), the end
@@ -262,8 +269,8 @@ _l2_report_death() {
 	# run anyway (the kernel-log checks read every console).
 	if [ "$(l2_exit_status "$name")" = 0 ] &&
 		[ "$(grep -c 'CPU Reset' "$RUN/log/$tag-$name-qemu-debug.log" 2>/dev/null)" -le 2 ] &&
-		! grep -qE "WARNING:|BUG:|Oops|general protection fault|double fault|Kernel panic|Call Trace:" "$RUN/l2-$tag-$name-console.log" 2>/dev/null; then
-		touch "$RUN/silent-death"
+		! grep -qE "$L2_REPORT_PATTERNS" "$RUN/l2-$tag-$name-console.log" 2>/dev/null; then
+		echo "an L2 died silently (QEMU status 0, no CPU reset, nothing in its console)" >"$RUN/silent-death"
 	fi
 	{
 		echo "---- end of $RUN/l2-$tag-$name-console.log"
@@ -274,6 +281,35 @@ _l2_report_death() {
 			"$RUN/log/$tag-$name-qemu-debug.log" 2>/dev/null
 		echo "----"
 	} >&2
+}
+
+# The first time a guest stops answering while its QEMU runs, records what
+# QEMU can tell: whether the VM still runs, every vCPU's registers (with the
+# guest kernel's load address, to place RIP), and QEMU's own log. A VM that
+# KVM stopped with an internal error in event delivery, with nothing in its
+# console, met the emulated platform's EVENTINJ quirk (Documentation/
+# testbed.md, "Quirks"), not CoVMM: the runner runs the scenario again, as
+# for a silent death.
+_l2_report_hang() {
+	local name=$1 tag status
+	tag=$(cat "$SOCKDIR/$name.tag")
+	status=$(printf 'info status\n' | socat -t 5 - "UNIX-CONNECT:$SOCKDIR/$name.mon" 2>&1 |
+		tr -d '\r' | sed -n 's/^VM status: //p')
+	{
+		echo "---- guest $name: QEMU says the VM is ${status:-(no answer from its monitor)}; its kernel: $(cat "$SOCKDIR/$name.stext" 2>/dev/null)"
+		printf 'info registers -a\n' | socat -t 5 - "UNIX-CONNECT:$SOCKDIR/$name.mon" 2>&1 |
+			tr -d '\r' | grep -v '^(qemu)' | grep -E '^(CPU#|RAX|RSI|R8|R12|RIP|CS |CR0|EFER)'
+		echo "---- end of $RUN/log/$tag-$name-qemu.log"
+		tail -n 20 "$RUN/log/$tag-$name-qemu.log" 2>/dev/null
+		echo "---- end of $RUN/l2-$tag-$name-console.log"
+		tail -n 20 "$RUN/l2-$tag-$name-console.log" 2>/dev/null
+		echo "----"
+	} >&2
+	if [[ $status == *internal-error* ]] &&
+		grep -q 'KVM internal error. Suberror: 3' "$RUN/log/$tag-$name-qemu.log" 2>/dev/null &&
+		! grep -qE "$L2_REPORT_PATTERNS" "$RUN/l2-$tag-$name-console.log" 2>/dev/null; then
+		echo "KVM stopped an L2 with an internal error in event delivery (the emulated platform's EVENTINJ quirk), nothing in its console" >"$RUN/silent-death"
+	fi
 }
 
 l2_pid() { cat "$SOCKDIR/$1.pid"; }

@@ -151,6 +151,10 @@ pub fn serve(link: &Link, policy: &Policy) -> LinkError {
             // Left over from an abandoned request, or a keepalive.
             continue;
         };
+        crate::link::trace(format_args!(
+            "agent: request {}",
+            String::from_utf8_lossy(body)
+        ));
         let mut s = Session {
             link,
             session,
@@ -454,6 +458,7 @@ impl Session<'_> {
             };
             Refusal(f, format!("cannot run {program}: {e}"))
         })?;
+        crate::link::trace(format_args!("agent: {program} started"));
         if self.reply(&Response::default()).is_err() {
             kill_group(&mut child);
             let _ = child.wait();
@@ -540,6 +545,7 @@ impl Session<'_> {
                 }
             }
         });
+        crate::link::trace(format_args!("agent: {program} ended, output drained"));
         if self.pending.is_none() {
             let _ = self.send(Tag::Exit, &serde_json::to_vec(&exit).unwrap_or_default());
         }

@@ -177,10 +177,13 @@ pub trait Line: Read + Write + Send + 'static {
 
 /// With `COVMM_COM_TRACE` set, every frame received and every
 /// retransmission goes to standard error: what a line does, for debugging.
-fn trace(what: std::fmt::Arguments<'_>) {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ON.get_or_init(|| std::env::var_os("COVMM_COM_TRACE").is_some()) {
-        eprintln!("covmm-com: {what}");
+/// Each line starts with the milliseconds since the first, so that a trace
+/// also shows where the time goes.
+pub(crate) fn trace(what: std::fmt::Arguments<'_>) {
+    static START: std::sync::OnceLock<Option<Instant>> = std::sync::OnceLock::new();
+    let start = START.get_or_init(|| std::env::var_os("COVMM_COM_TRACE").map(|_| Instant::now()));
+    if let Some(t0) = start {
+        eprintln!("covmm-com: {:9.3} {what}", t0.elapsed().as_secs_f64() * 1e3);
     }
 }
 
