@@ -163,8 +163,30 @@ boot_l1() {
 		-virtfs "local,path=$COVMM_ROOT,mount_tag=covmmrepo,security_model=none,readonly=on"
 		-monitor "unix:$run/l1-monitor.sock,server=on,wait=off")
 	"${qemu[@]}" &
-	local pid=$! deadline=$((SECONDS + timeout))
+	local pid=$! deadline=$((SECONDS + timeout)) looks=0 wedged last= same=0
 	while kill -0 "$pid" 2>/dev/null; do
+		# Every 10 s: a CPU that QEMU stopped waking (l1_wedged_cpus),
+		# the same one three looks in a row, ends the boot at once.
+		if [ $((++looks % 5)) = 0 ]; then
+			wedged=$(l1_wedged_cpus "$run")
+			if [ -n "$wedged" ] && [ "$wedged" = "$last" ]; then
+				same=$((same + 1))
+			else
+				same=0
+			fi
+			last=$wedged
+			if [ "$same" -ge 2 ]; then
+				{
+					echo "L1 wedged: a CPU halted with interrupts enabled and an interrupt it would take pending in its local APIC, for 20 s: $wedged"
+					dump_l1_cpus "$run"
+				} >"$run/l1-stuck-cpus.txt" 2>&1
+				kill "$pid" 2>/dev/null
+				sleep 10
+				kill -9 "$pid" 2>/dev/null
+				wait "$pid"
+				return 125
+			fi
+		fi
 		if [ "$SECONDS" -ge "$deadline" ]; then
 			# Where a stuck L1's CPUs are is the one clue a freeze leaves.
 			dump_l1_cpus "$run" >"$run/l1-stuck-cpus.txt" 2>&1
@@ -179,6 +201,45 @@ boot_l1() {
 	wait "$pid"
 }
 
+# l1_wedged_cpus RUN: prints "CPU:RIP IRR PPR" for each CPU of a running L1
+# that is halted with interrupts enabled (RFLAGS.IF) while its local APIC
+# holds a pending interrupt it would take (a vector class above its
+# processor priority, nothing in service). Such a CPU should wake within
+# instructions; on 2026-12-03 one stayed so for over 15 minutes, with timer
+# and IPI vectors pending, and an NMI did not wake it either (QEMU's SVM
+# emulation seems to leave its global interrupt flag clear): L1 then hangs
+# in whatever waits for that CPU (Documentation/testbed.md, "Quirks").
+l1_wedged_cpus() {
+	local run=$1 line cpu= rip rfl h lapic irr isr ppr top
+	local -a halted=()
+	while read -r line; do
+		case $line in
+		CPU#*) cpu=${line#CPU#} ;;
+		RIP=*)
+			rip=${line%% *}
+			rip=${rip#RIP=}
+			rfl=${line#*RFL=}
+			rfl=${rfl%% *}
+			if [[ $line == *HLT=1* && $rfl =~ ^[0-9a-f]+$ ]] && (((16#$rfl & 0x200) != 0)); then
+				halted+=("$cpu:$rip")
+			fi
+			;;
+		esac
+	done < <(printf 'info registers -a\n' | socat -t 5 - "UNIX-CONNECT:$run/l1-monitor.sock" 2>/dev/null | tr -d '\r')
+	for h in "${halted[@]}"; do
+		lapic=$(printf 'info lapic %s\n' "${h%%:*}" |
+			socat -t 5 - "UNIX-CONNECT:$run/l1-monitor.sock" 2>/dev/null | tr -d '\r')
+		irr=$(sed -n 's/^IRR[[:space:]]*//p' <<<"$lapic")
+		isr=$(sed -n 's/^ISR[[:space:]]*//p' <<<"$lapic")
+		ppr=$(sed -n 's/.*PPR \(0x[0-9a-f]*\).*/\1/p' <<<"$lapic")
+		[ "$isr" = "(none)" ] && [[ $irr =~ ^[0-9\ ]+$ ]] && [ -n "$ppr" ] || continue
+		top=$(tr ' ' '\n' <<<"$irr" | sort -n | tail -n 1)
+		if (((top & 0xf0) > (ppr & 0xf0))); then
+			echo "CPU $h IRR $irr PPR $ppr"
+		fi
+	done
+}
+
 # Prints the registers of every CPU of a running L1, through QEMU's monitor,
 # with the kernel's load address (l1-runner.sh records it) to place RIP.
 dump_l1_cpus() {
@@ -189,15 +250,15 @@ dump_l1_cpus() {
 }
 
 # l1_lost_silently RUN RC: true when the boot that just ended lost L1 to the
-# emulated platform: the runner did not finish, because L1 triple-faulted or
-# stopped making progress (QEMU status 124), and L1's console holds no kernel
-# report. Such losses came with nothing logged by L1, in scenarios with no
+# emulated platform: the runner did not finish, because L1 triple-faulted,
+# stopped making progress (QEMU status 124) or was wedged (125, see
+# l1_wedged_cpus), and L1's console holds no kernel report. Such losses came with nothing logged by L1, in scenarios with no
 # CoVMM code on the path (Documentation/testbed.md, "Quirks"). Anything a
 # kernel reported is never put down to the platform.
 l1_lost_silently() {
 	local run=$1 rc=$2
 	! grep -q '^DONE' "$run/results" 2>/dev/null || return 1
-	grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null || [ "$rc" = 124 ] || return 1
+	grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null || [ "$rc" = 124 ] || [ "$rc" = 125 ] || return 1
 	! grep -qE "$KERNEL_BAD_PATTERNS" "$run/l1-console.log" 2>/dev/null
 }
 
@@ -223,6 +284,8 @@ set_aside_lost_boot() {
 	mkdir -p "$lost"
 	if grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null; then
 		what="triple-faulted"
+	elif [ "$rc" = 125 ]; then
+		what="wedged (a halted CPU the emulator no longer woke; lost-l1/l1-stuck-cpus.txt)"
 	else
 		what="stopped making progress (CPU state: lost-l1/l1-stuck-cpus.txt)"
 	fi

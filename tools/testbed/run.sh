@@ -57,6 +57,7 @@ echo "$((SECONDS - t0))" >"$run/testbed-seconds"
 case $rc in
 0) ;;
 124 | 137) echo "FAIL testbed: L1 did not finish within $timeout s" >>"$run/results" ;;
+125) echo "FAIL testbed: L1 wedged: the emulator stopped waking a CPU (see $run/l1-stuck-cpus.txt)" >>"$run/results" ;;
 *) echo "FAIL testbed: L1's QEMU exited with status $rc" >>"$run/results" ;;
 esac
 summarize_run "$run" "$flavor"

@@ -29,6 +29,9 @@
 
 /// The frame format's version; a frame of another version is dropped.
 pub const VERSION: u8 = 1;
+/// Ends each frame (and starts it, so that a frame after noise is whole).
+/// A lone one is an empty frame, which receivers skip.
+pub const DELIMITER: u8 = 0;
 /// Largest payload of one frame.
 pub const MAX_PAYLOAD: usize = 4096;
 /// Bytes before the payload.
@@ -116,9 +119,9 @@ impl Frame {
         let crc = crc32fast::hash(&raw);
         raw.extend_from_slice(&crc.to_le_bytes());
         let mut out = Vec::with_capacity(raw.len() + raw.len() / 254 + 3);
-        out.push(0);
+        out.push(DELIMITER);
         cobs_encode(&raw, &mut out);
-        out.push(0);
+        out.push(DELIMITER);
         out
     }
 
@@ -168,9 +171,9 @@ impl Splitter {
     /// Feeds bytes read from the line; calls `body` with each complete
     /// frame body (empty bodies, as between two frames, are skipped).
     pub fn feed(&mut self, bytes: &[u8], mut body: impl FnMut(&[u8])) {
-        for chunk in bytes.split_inclusive(|&b| b == 0) {
+        for chunk in bytes.split_inclusive(|&b| b == DELIMITER) {
             let (data, ends) = match chunk.split_last() {
-                Some((0, data)) => (data, true),
+                Some((&DELIMITER, data)) => (data, true),
                 _ => (chunk, false),
             };
             if !self.overflow {

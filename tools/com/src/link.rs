@@ -98,6 +98,9 @@ const GROW_AFTER: u32 = 16;
 /// Frames received before an acknowledgement goes out without waiting for
 /// the next timer tick.
 const ACK_EVERY: u32 = 8;
+/// A peer quiet this long while the link is in use gets the line kicked
+/// ([`Line::kick`]), at most this often, for as long as [`DEAD_AFTER`].
+const KICK_AFTER: Duration = Duration::from_secs(1);
 /// The largest window a `Hello` may ask for, in frames.
 const MAX_WINDOW_FRAMES: u16 = 64;
 
@@ -173,6 +176,18 @@ pub trait Line: Read + Write + Send + 'static {
     /// stream); false when none came. A stream that cannot wait says true
     /// at once, and its reads must come back by themselves now and then.
     fn wait_readable(&self, timeout: Duration) -> io::Result<bool>;
+
+    /// After the stream read end-of-file on the agent's side: waits until
+    /// a host may be there again. By default, a pause of [`READ_POLL`].
+    fn wait_for_peer(&self) -> io::Result<()> {
+        thread::sleep(READ_POLL);
+        Ok(())
+    }
+
+    /// Called when the peer went quiet in the middle of an exchange: a line
+    /// that can lose its way without losing bytes (a UART whose interrupt
+    /// was lost) gets moving again. By default, nothing.
+    fn kick(&self) {}
 }
 
 /// With `COVMM_COM_TRACE` set, every frame received and every
@@ -801,11 +816,11 @@ impl Shared {
             }
             match line.read(&mut buf) {
                 // A virtio-serial port reads end-of-file while no host is
-                // attached; the agent waits for the next one. (A COM port
-                // reads nothing when its read timeout passes: no wait.)
+                // attached; the agent waits for the next one (a COM port
+                // reads nothing when its read timeout passes).
                 Ok(0) if self.agent => {
-                    if cfg!(unix) {
-                        thread::sleep(READ_POLL);
+                    if let Err(e) = line.wait_for_peer() {
+                        return self.kill(LinkError::Io(e.to_string()));
                     }
                 }
                 Ok(0) => return self.kill(LinkError::Closed),
@@ -846,8 +861,9 @@ impl Shared {
 
     /// Retransmits what timed out, probes closed windows and sends owed
     /// acknowledgements, until the link ends.
-    fn timer(self: Arc<Self>) {
+    fn timer(self: Arc<Self>, line: Box<dyn Line>) {
         let mut tick = TICK_IDLE;
+        let mut last_kick = Instant::now();
         loop {
             thread::sleep(tick);
             let mut st = self.lock();
@@ -898,8 +914,17 @@ impl Shared {
             } else if st.rx.ack_owed > 0 {
                 out.extend(st.frame(Kind::Ack, 0, 0, Vec::new()));
             }
+            let quiet = st.last_heard.elapsed();
+            let kick = st.open
+                && (KICK_AFTER..DEAD_AFTER).contains(&quiet)
+                && last_kick.elapsed() >= KICK_AFTER;
             drop(st);
             self.write(out);
+            if kick {
+                trace(format_args!("quiet for {quiet:?}: kicking the line"));
+                line.kick();
+                last_kick = Instant::now();
+            }
         }
     }
 }
@@ -907,6 +932,7 @@ impl Shared {
 impl Link {
     fn start(line: Box<dyn Line>, session: u32, agent: bool, window: Window) -> io::Result<Self> {
         let reader = line.try_clone_line()?;
+        let kicker = line.try_clone_line()?;
         let (outgoing, queue) = mpsc::channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(session, false, window)),
@@ -925,7 +951,7 @@ impl Link {
         let s = shared.clone();
         thread::Builder::new()
             .name("com-timer".into())
-            .spawn(move || s.timer())?;
+            .spawn(move || s.timer(kicker))?;
         Ok(Self { shared })
     }
 

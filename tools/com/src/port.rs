@@ -30,6 +30,29 @@ impl Line for File {
     fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
         sys::wait_readable(self, timeout)
     }
+
+    /// A Linux virtio-serial port reads end-of-file while no host is
+    /// connected, and poll() says so at once, so neither can wait for one;
+    /// but a write blocks until one connects (virtio_console's
+    /// wait_port_writable()). The byte written is a lone frame delimiter,
+    /// which the host's splitter skips. A terminal (16550) or a Windows
+    /// COM port reads nothing only when its read timeout passes: nothing
+    /// to wait for.
+    fn wait_for_peer(&self) -> io::Result<()> {
+        use std::io::{IsTerminal, Write};
+        if cfg!(windows) || self.is_terminal() {
+            return Ok(());
+        }
+        let mut port = self;
+        port.write_all(&[crate::frame::DELIMITER])
+    }
+
+    fn kick(&self) {
+        if std::io::IsTerminal::is_terminal(self) {
+            // Best effort: a line that cannot be kicked is no worse off.
+            let _ = sys::restart_output(self);
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -282,6 +305,31 @@ mod sys {
 
     /// Waits for `fd` to become readable (or hung up) for at most
     /// `timeout`.
+    /// Suspends a terminal's output and resumes it (tcflow(TCOOFF), then
+    /// TCOON). Linux's 8250 driver then turns its transmit interrupt off
+    /// and on again, and a 16550 whose transmitter is empty raises that
+    /// interrupt anew: a UART whose interrupt was lost moves again (the
+    /// handler also drains waiting received bytes). With nothing to send,
+    /// it changes nothing.
+    pub fn restart_output(file: &File) -> io::Result<()> {
+        let fd = file.as_raw_fd();
+        for action in [libc::TCOOFF, libc::TCOON] {
+            // TCXONC is what tcflow() does (see make_raw on glibc's
+            // termios functions and static binaries).
+            // SAFETY: TCXONC takes its argument by value; `fd` is open for
+            // the life of `file`.
+            #[cfg(target_os = "linux")]
+            let r = unsafe { libc::ioctl(fd, libc::TCXONC, action) };
+            // SAFETY: as above; tcflow() touches no memory of ours.
+            #[cfg(not(target_os = "linux"))]
+            let r = unsafe { libc::tcflow(fd, action) };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     pub fn wait_readable(fd: &impl AsRawFd, timeout: std::time::Duration) -> io::Result<bool> {
         let mut p = libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -361,6 +409,11 @@ mod sys {
     /// there is nothing to wait for here.
     pub fn wait_readable(_file: &File, _timeout: std::time::Duration) -> io::Result<bool> {
         Ok(true)
+    }
+
+    /// Windows' serial driver keeps its UART moving itself.
+    pub fn restart_output(_file: &File) -> io::Result<()> {
+        Ok(())
     }
 
     /// 115,200 baud, 8N1, no flow control, and reads that return what has
