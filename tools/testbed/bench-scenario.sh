@@ -92,7 +92,9 @@ check "host-vmrpc unloads" host_unload
 # exit status).
 if part com; then
 COM_VPORT_BYTES=${COM_VPORT_BYTES:-$((64 << 20))}
-COM_UART_BYTES=${COM_UART_BYTES:-$((64 << 10))}
+# 16 KiB on the 16550: the emulated platform loses guests under long streams
+# of its port-I/O exits (Documentation/testbed.md, "Quirks").
+COM_UART_BYTES=${COM_UART_BYTES:-$((16 << 10))}
 L2_COM=1 l2_start com || fail "the serial bench guest boots"
 VPORT=$SOCKDIR/com.vport.sock
 UART=$SOCKDIR/com.uart.sock
