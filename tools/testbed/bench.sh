@@ -7,14 +7,20 @@
 # The measurements take about 25 minutes under emulation: far longer than a
 # test scenario may.
 export SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-3000}
-"$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode bench --timeout 3600 bench-scenario >/dev/null || true
+# BENCH_TABLE_ONLY=1 writes the table again from the last run's numbers.
+if [ -z "${BENCH_TABLE_ONLY:-}" ]; then
+	"$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode bench --timeout 3600 bench-scenario >/dev/null || true
+fi
 run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
 [ -s "$run/bench.txt" ] || die "the benchmark produced no numbers; see $run/results and $run/log/"
 read -r _ failed <"$run/summary"
 [ "$failed" -eq 0 ] || die "the benchmark run hit $failed problems; see $run/results"
 
 declare -A v
-while IFS== read -r k val; do v[$k]=$val; done <"$run/bench.txt"
+# Figures of 100 and more keep one decimal; smaller ones (spreads) stay whole.
+while IFS== read -r k val; do
+	v[$k]=$(awk -v x="$val" 'BEGIN { if (x ~ /^[0-9]+\.[0-9]+$/ && x >= 100) printf "%.1f", x; else printf "%s", x }')
+done <"$run/bench.txt"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = dir == "max" ? r <= t : r >= t; print ok ? "met" : "missed" }'; }
 
@@ -38,7 +44,7 @@ io_noise=$(awk -v s="${v[io_spread_none]}" 'BEGIN { printf "%.1f%%", s * 100 }')
 # "Off" must not be measurably slower: below the spread between rounds of
 # the same configuration, it is not measurable.
 iooff_v=$(awk -v r="$iooff_r" -v s="${v[io_spread_none]}" 'BEGIN { print (r >= 1 - s) ? "met" : "missed" }')
-mib() { awk -v b="$1" 'BEGIN { printf "%g MiB", b / 1048576 }'; }
+mib() { awk -v b="$1" 'BEGIN { if (b < 1048576) printf "%g KiB", b / 1024; else printf "%g MiB", b / 1048576 }'; }
 out=$COVMM_ROOT/Documentation/bench.md
 cat >"$out" <<EOT
 # VMRPC, Reverse VMRPC, serial channel and I/O monitor benchmark
