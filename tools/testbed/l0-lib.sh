@@ -262,41 +262,40 @@ l1_lost_silently() {
 	! grep -qE "$KERNEL_BAD_PATTERNS" "$run/l1-console.log" 2>/dev/null
 }
 
-# scenarios_not_done RUN SCENARIO...: those of SCENARIO... the boot did not
-# finish (the runner writes a TIME line after each), in order.
+# scenarios_not_done RUN SCENARIO...: those of SCENARIO... that no boot so
+# far finished (the runner writes a TIME line after each), in order.
 scenarios_not_done() {
 	local run=$1 s
 	shift
 	for s in "$@"; do
-		grep -q "^TIME $s " "$run/results" 2>/dev/null || echo "$s"
+		grep -qs "^TIME $s " "$run/results" "$run/results.earlier" || echo "$s"
 	done
 }
 
-# set_aside_lost_boot RUN RC SCENARIO...: after l1_lost_silently, moves the
-# lost boot's logs and results to RUN/lost-l1/ (its kernel logs are still
-# scanned), keeps the results of the scenarios it finished, and sets the next
-# boot to run SCENARIO.... The unfinished scenario's partial results are kept
-# in lost-l1/ but not counted: it runs again from its start. A second loss
-# is not retried.
+# set_aside_lost_boot RUN RC BOOT SCENARIO...: after l1_lost_silently, moves
+# the lost boot's logs and results to RUN/lost-l1.BOOT/ (its kernel logs are
+# still scanned), keeps the results of the scenarios it finished, and sets
+# the next boot to run SCENARIO.... The unfinished scenario's partial results
+# are kept there but not counted: it runs again from its start.
 set_aside_lost_boot() {
-	local run=$1 rc=$2 lost=$1/lost-l1 what f
-	shift 2
+	local run=$1 rc=$2 lost=$1/lost-l1.$3 what f
+	shift 3
 	mkdir -p "$lost"
 	if grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null; then
 		what="triple-faulted"
 	elif [ "$rc" = 125 ]; then
-		what="wedged (a halted CPU the emulator no longer woke; lost-l1/l1-stuck-cpus.txt)"
+		what="wedged (a halted CPU the emulator no longer woke; ${lost#"$run"/}/l1-stuck-cpus.txt)"
 	else
-		what="stopped making progress (CPU state: lost-l1/l1-stuck-cpus.txt)"
+		what="stopped making progress (CPU state: ${lost#"$run"/}/l1-stuck-cpus.txt)"
 	fi
 	for f in l1-console.log l1-qemu-debug.log l1-stuck-cpus.txt l1-stext results results.scenario log "$run"/l2-*; do
 		[ -e "$run/${f#"$run"/}" ] && mv "$run/${f#"$run"/}" "$lost/"
 	done
 	rm -f "$run/l1-monitor.sock"
 	{
-		grep -E '^(PASS|FAIL|NOTE|TIME)' "$lost/results" 2>/dev/null
-		echo "NOTE testbed: L1 $what during scenario $1, with no kernel report in its console, so L1 booted again and ran $1 and the scenarios after it (the lost boot's logs and $1's partial results: lost-l1/)"
-	} >"$run/results.earlier"
+		grep -E '^(PASS|FAIL|NOTE|TIME)' "$lost/results" 2>/dev/null || true
+		echo "NOTE testbed: L1 $what during scenario $1, with no kernel report in its console, so L1 booted again and ran $1 and the scenarios after it (the lost boot's logs and $1's partial results: ${lost#"$run"/}/)"
+	} >>"$run/results.earlier"
 	sed -i "s/^SCENARIOS=.*/SCENARIOS=\"$*\"/" "$run/env"
 }
 
@@ -308,7 +307,7 @@ KERNEL_BAD_PATTERNS='WARNING:|BUG:|Oops|kernel BUG|general protection fault|Kern
 # Records one PASS/FAIL per kernel log; a log with a splat fails.
 scan_kernel_logs() {
 	local run=$1 f hits
-	for f in "$run"/l1-console.log "$run"/l1-dmesg.txt "$run"/l2-* "$run"/lost-l1/l1-console.log "$run"/lost-l1/l2-*; do
+	for f in "$run"/l1-console.log "$run"/l1-dmesg.txt "$run"/l2-* "$run"/lost-l1.*/l1-console.log "$run"/lost-l1.*/l2-*; do
 		[ -f "$f" ] || continue
 		hits=$(grep -E "$KERNEL_BAD_PATTERNS" "$f" | head -n 5 || true)
 		if [ -z "$hits" ]; then
