@@ -225,10 +225,9 @@ l1_wedged_cpus() {
 			fi
 			;;
 		esac
-	done < <(printf 'info registers -a\n' | socat -t 5 - "UNIX-CONNECT:$run/l1-monitor.sock" 2>/dev/null | tr -d '\r')
+	done < <(l1_monitor "$run" 'info registers -a' 2>/dev/null)
 	for h in "${halted[@]}"; do
-		lapic=$(printf 'info lapic %s\n' "${h%%:*}" |
-			socat -t 5 - "UNIX-CONNECT:$run/l1-monitor.sock" 2>/dev/null | tr -d '\r')
+		lapic=$(l1_monitor "$run" "info lapic ${h%%:*}" 2>/dev/null)
 		irr=$(sed -n 's/^IRR[[:space:]]*//p' <<<"$lapic")
 		isr=$(sed -n 's/^ISR[[:space:]]*//p' <<<"$lapic")
 		ppr=$(sed -n 's/.*PPR \(0x[0-9a-f]*\).*/\1/p' <<<"$lapic")
@@ -245,8 +244,14 @@ l1_wedged_cpus() {
 dump_l1_cpus() {
 	local run=$1
 	echo "L1 kernel: $(cat "$run/l1-stext" 2>/dev/null || echo 'load address not recorded')"
-	printf 'info cpus\ninfo registers -a\n' |
-		socat -t 5 - "UNIX-CONNECT:$run/l1-monitor.sock" | tr -d '\r' | grep -v '^(qemu)'
+	l1_monitor "$run" 'info cpus' 'info registers -a' | grep -v '^(qemu)'
+}
+
+# l1_monitor RUN COMMAND...: what QEMU's monitor of a running L1 answers.
+l1_monitor() {
+	local run=$1
+	shift
+	printf '%s\n' "$@" | socat -t 5 - "UNIX-CONNECT:$run/l1-monitor.sock" | tr -d '\r'
 }
 
 # l1_lost_silently RUN RC: true when the boot that just ended lost L1 to the
