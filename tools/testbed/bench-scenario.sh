@@ -19,15 +19,24 @@ L2_SMP=2 l2_start bench || fail "the bench guest boots"
 check "guest-rvmrpc loads" l2 bench insmod /covmm/guest_rvmrpc.ko servers=0
 check "the in-kernel measurements run" l2 bench insmod /covmm/covmm_bench_guest.ko
 line=$(l2 bench dmesg | grep 'bench:' | tail -n 1)
+l2 bench dmesg | grep "bench rounds" | tail -n 1
 echo "$line"
 for kv in ${line#*bench: }; do echo "$kv" >>"$B"; done
 
 # Calls per second from guest user space (ioctl, bounce, null call): one
-# process, then two pinned to different vCPUs at once.
-N=20000
-rate() { sed -n 's/.*"ns_per_call":\([0-9]*\).*/\1/p' | awk '{ s += 1e9 / $1 } END { printf "%d", s }'; }
-one=$(l2 bench "taskset -c 0 covmm-guest --json selftest null --count $N" | rate)
-two=$(l2 bench "taskset -c 0 covmm-guest --json selftest null --count $N >/tmp/a & taskset -c 1 covmm-guest --json selftest null --count $N >/tmp/b; wait; cat /tmp/a /tmp/b" | rate)
+# process, then two pinned to different vCPUs at once, in three alternating
+# rounds (the medians count), so a slow spell of the platform falls on both.
+: >/tmp/rates-one
+: >/tmp/rates-two
+N=10000
+rate() { sed -n 's/.*"ns_per_call":\([0-9]*\).*/\1/p' | awk '{ s += 1e9 / $1 } END { printf "%d\n", s }'; }
+for round in 1 2 3; do
+	l2 bench "taskset -c 0 covmm-guest --json selftest null --count $N" | rate >>/tmp/rates-one
+	l2 bench "taskset -c 0 covmm-guest --json selftest null --count $N >/tmp/a & taskset -c 1 covmm-guest --json selftest null --count $N >/tmp/b; wait; cat /tmp/a /tmp/b" | rate >>/tmp/rates-two
+done
+echo "calls per second, rounds of one: $(tr '\n' ' ' </tmp/rates-one)of two: $(tr '\n' ' ' </tmp/rates-two)"
+one=$(sort -n /tmp/rates-one | sed -n 2p)
+two=$(sort -n /tmp/rates-two | sed -n 2p)
 echo "calls_per_s_1vcpu=$one" >>"$B"
 echo "calls_per_s_2vcpu=$two" >>"$B"
 check_match "calls per second were measured" '^[1-9][0-9]*$' "$one"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boots the nested-KVM testbed once and runs scenarios in it.
 #
-#   run.sh --flavor stock|debug [--mode check|demo] [--timeout SEC] [SCENARIO...]
+#   run.sh --flavor stock|debug [--mode check|bench|soak|demo] [--timeout SEC] [SCENARIO...]
 #
 # L0 (this machine) runs QEMU under software emulation with AMD SVM exposed
 # (-cpu max). L1 boots the chosen kernel from a busybox initramfs, mounts L0's
@@ -39,8 +39,8 @@ run=$COVMM_ROOT/build/testbed/$flavor
 prepare_run_dir "$run" "$tree" "$flavor" "$mode" "${scenarios[@]}"
 
 # One boot of L1 runs the scenarios. If the emulated platform loses L1
-# itself (Documentation/testbed.md, "Quirks") in a check run, L1 boots
-# again for the scenario it was in and those after it; see
+# itself (Documentation/testbed.md, "Quirks") in a check or bench run, L1
+# boots again for the scenario it was in and those after it; see
 # l1_lost_silently. A stock boot takes minutes, so it may be lost twice; a
 # debug boot, up to half an hour, once.
 t0=$SECONDS
@@ -51,7 +51,7 @@ for boot in $(seq 1 "$boots"); do
 	t_boot=$SECONDS
 	boot_l1 "$run" "$tree" "$timeout" || rc=$?
 	log "L1 boot $boot ran for $((SECONDS - t_boot)) s (qemu exit $rc)"
-	[ "$boot" -lt "$boots" ] && [ "$mode" = check ] && l1_lost_silently "$run" "$rc" || break
+	[ "$boot" -lt "$boots" ] && [[ $mode == check || $mode == bench ]] && l1_lost_silently "$run" "$rc" || break
 	mapfile -t rest < <(scenarios_not_done "$run" "${scenarios[@]}")
 	[ ${#rest[@]} -gt 0 ] || break
 	set_aside_lost_boot "$run" "$rc" "$boot" "${rest[@]}"

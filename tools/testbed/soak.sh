@@ -6,4 +6,4 @@
 . "$(dirname "$0")/../build/common.sh"
 s=${SOAK_SECONDS:-600}
 export SOAK_SECONDS=$s SCENARIO_TIMEOUT=$((s + 300))
-exec "$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --timeout $((s + 600)) soak-scenario
+exec "$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode soak --timeout $((s + 600)) soak-scenario
