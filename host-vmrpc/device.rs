@@ -14,7 +14,8 @@
 //!   CoVMM call, found among the VMM's open files; `ENOENT` if it has none)
 //!   or off; a refused filter gets `EINVAL`, `ERANGE` or `E2BIG`;
 //! - `HOST_IOC_IOMON_READ` takes records from the trace ring (blocking
-//!   unless `IOMON_READ_NONBLOCK` or `O_NONBLOCK`);
+//!   unless `IOMON_READ_NONBLOCK` or `O_NONBLOCK`; for a batch with
+//!   `IOMON_READ_BATCH`);
 //! - `HOST_IOC_IOMON_STATS` copies the aggregates.
 //!
 //! Both fail with `ENODATA` for a VM that was never monitored.
@@ -58,6 +59,7 @@ use kernel::alloc::KVVec;
 use crate::abi;
 use crate::abi::hlfs as fs;
 use crate::abi::iomon as io;
+use crate::iomon::ReadWait;
 use crate::kvm::{self, OwnedProcess};
 use crate::rvmrpc::Status;
 use crate::server::{Dispatch, Server};
@@ -312,7 +314,7 @@ impl HostDevice {
 
     fn iomon_read(file: &File, arg: usize) -> Result<isize> {
         let (mut req, mut writer) = read_arg::<io::HostIomonRead>(arg)?;
-        if req.flags & !io::IOMON_READ_NONBLOCK != 0
+        if req.flags & !(io::IOMON_READ_NONBLOCK | io::IOMON_READ_BATCH) != 0
             || req.pad != 0
             || req.capacity == 0
             || req.capacity > io::IOMON_READ_MAX
@@ -322,11 +324,18 @@ impl HostDevice {
         let cap = Self::monitored_vm(req.vm_pid)?
             .iomon_session()
             .ok_or(ENODATA)?;
-        let nonblock = req.flags & io::IOMON_READ_NONBLOCK != 0
-            || file.flags() & kernel::fs::file::flags::O_NONBLOCK != 0;
+        let wait = if req.flags & io::IOMON_READ_NONBLOCK != 0
+            || file.flags() & kernel::fs::file::flags::O_NONBLOCK != 0
+        {
+            ReadWait::Never
+        } else if req.flags & io::IOMON_READ_BATCH != 0 {
+            ReadWait::Batch
+        } else {
+            ReadWait::First
+        };
         let mut records =
             KVVec::from_elem(io::IoRecord::default(), req.capacity as usize, GFP_KERNEL)?;
-        let batch = cap.read(&mut records, nonblock)?;
+        let batch = cap.read(&mut records, wait)?;
         let taken = &records[..batch.count];
         UserSlice::new(
             UserPtr::from_addr(req.records as usize),

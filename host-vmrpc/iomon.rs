@@ -13,7 +13,10 @@
 //!
 //! - keeps totals, aggregates per port or 4 KiB MMIO page, and per vCPU;
 //! - pushes an [`IoRecord`] into a bounded ring for `iotrace` readers. A full
-//!   ring drops the record and counts it; the vCPU never waits.
+//!   ring drops the record and counts it; the vCPU never waits. It wakes
+//!   readers only when the ring holds what one of them waits for (the first
+//!   record, or a batch: [`ReadWait`]), so a reader that keeps up with a
+//!   busy guest is not woken, by the vCPU thread, once per request.
 //!
 //! A session ends when monitoring is turned off, the VM goes or the module
 //! is unloaded: its readers then get end-of-file once the ring is empty,
@@ -28,8 +31,9 @@ use kernel::{
     sync::{
         atomic::{ordering::Relaxed, Atomic},
         poll::PollCondVar,
-        Arc, Mutex, SpinLock,
+        Arc, CondVarTimeoutResult, Mutex, SpinLock,
     },
+    time::msecs_to_jiffies,
 };
 
 use crate::abi::iomon::{
@@ -130,6 +134,10 @@ struct Inner {
     vcpus: KVec<IoVcpuStat>,
     /// Set when the session ends.
     ended_ns: Option<u64>,
+    /// The fewest records a waiting reader needs: [`Inner::push`] wakes
+    /// the readers when the ring reaches it. `usize::MAX` while none waits;
+    /// every reader that goes back to sleep sets it again.
+    wake_at: usize,
 }
 
 impl Inner {
@@ -178,7 +186,7 @@ impl Inner {
         v.bytes += bytes;
     }
 
-    /// Queues `rec`; returns whether a reader may be waiting for it.
+    /// Queues `rec`; returns whether the readers must be woken for it.
     fn push(&mut self, rec: IoRecord) -> bool {
         let size = self.ring.len();
         if self.len == size {
@@ -188,7 +196,17 @@ impl Inner {
         }
         self.ring[(self.head + self.len) % size] = rec;
         self.len += 1;
-        self.len == 1
+        if self.len < self.wake_at {
+            return false;
+        }
+        self.wake_at = usize::MAX;
+        true
+    }
+
+    /// Asks [`Inner::push`] to wake the readers once the ring holds `n`
+    /// records, or sooner for another reader.
+    fn wake_readers_at(&mut self, n: usize) {
+        self.wake_at = self.wake_at.min(n);
     }
 
     fn take(&mut self, out: &mut [IoRecord]) -> usize {
@@ -200,6 +218,19 @@ impl Inner {
         self.len -= n;
         n
     }
+}
+
+/// How a read of a session's ring waits for records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadWait {
+    /// Not at all: `EAGAIN` if there is nothing to take.
+    Never,
+    /// Until the first record.
+    First,
+    /// Until the first record, then for a batch (as many records as the
+    /// reader takes, at most half the ring) or for
+    /// [`io::IOMON_BATCH_WAIT_MS`], whichever comes first.
+    Batch,
 }
 
 /// What a reader took from a session's ring.
@@ -260,6 +291,7 @@ impl Capture {
             table: StatTable::new()?,
             vcpus: KVec::from_elem(IoVcpuStat::default(), io::IOMON_MAX_VCPUS + 1, GFP_KERNEL)?,
             ended_ns: None,
+            wake_at: usize::MAX,
         };
         Arc::pin_init(
             pin_init!(Capture {
@@ -339,12 +371,22 @@ impl Capture {
         self.readers.notify_all();
     }
 
-    /// Takes records into `out`, waiting for one unless `nonblock` (then
-    /// `EAGAIN`). `ERESTARTSYS` if a signal comes first.
-    pub(crate) fn read(&self, out: &mut [IoRecord], nonblock: bool) -> Result<Batch> {
+    /// Takes records into `out`, waiting as `wait` says (`EAGAIN` if it says
+    /// [`ReadWait::Never`] and there is nothing). `ERESTARTSYS` if a signal
+    /// comes first.
+    pub(crate) fn read(&self, out: &mut [IoRecord], wait: ReadWait) -> Result<Batch> {
         let mut inner = self.inner.lock();
+        let batch = match wait {
+            ReadWait::Batch => out.len().min(inner.ring.len() / 2).max(1),
+            ReadWait::Never | ReadWait::First => 1,
+        };
+        // Set once a record has waited `IOMON_BATCH_WAIT_MS` for the batch.
+        let mut left = None;
+        let mut waited_out = false;
         loop {
-            if inner.len > 0 || inner.unread_dropped > 0 {
+            let ended = inner.ended_ns.is_some();
+            let enough = inner.len >= batch || (inner.len > 0 && (waited_out || ended));
+            if enough || inner.unread_dropped > 0 || (wait == ReadWait::Never && inner.len > 0) {
                 let dropped = core::mem::take(&mut inner.unread_dropped);
                 let count = inner.take(out);
                 return Ok(Batch {
@@ -353,25 +395,38 @@ impl Capture {
                     eof: false,
                 });
             }
-            if inner.ended_ns.is_some() {
+            if ended {
                 return Ok(Batch {
                     count: 0,
                     dropped: 0,
                     eof: true,
                 });
             }
-            if nonblock {
+            if wait == ReadWait::Never {
                 return Err(EAGAIN);
             }
-            if self.readers.wait_interruptible(&mut inner) {
-                return Err(ERESTARTSYS);
+            if inner.len == 0 {
+                inner.wake_readers_at(1);
+                if self.readers.wait_interruptible(&mut inner) {
+                    return Err(ERESTARTSYS);
+                }
+                continue;
+            }
+            inner.wake_readers_at(batch);
+            let jiffies = *left.get_or_insert_with(|| msecs_to_jiffies(io::IOMON_BATCH_WAIT_MS));
+            match self.readers.wait_interruptible_timeout(&mut inner, jiffies) {
+                CondVarTimeoutResult::Woken { jiffies } => left = Some(jiffies),
+                CondVarTimeoutResult::Timeout => waited_out = true,
+                CondVarTimeoutResult::Signal { .. } => return Err(ERESTARTSYS),
             }
         }
     }
 
-    /// Whether a read would return at once (poll).
+    /// Whether a read would return at once (poll). Until then, a pollster
+    /// is woken by the first record.
     pub(crate) fn readable(&self) -> bool {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
+        inner.wake_readers_at(1);
         inner.len > 0 || inner.unread_dropped > 0 || inner.ended_ns.is_some()
     }
 

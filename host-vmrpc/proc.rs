@@ -29,7 +29,7 @@ use kernel::{
 
 use crate::abi::iomon::{self as io, IoRecord};
 use crate::abi::{self, entry, service};
-use crate::iomon::Capture;
+use crate::iomon::{Capture, ReadWait};
 use crate::kvm::ProcFile;
 use crate::rvmrpc::HIST_BUCKETS;
 use crate::vm::Vm;
@@ -312,7 +312,12 @@ impl TraceReader {
         if p.at == p.text.len() {
             p.text.clear();
             p.at = 0;
-            let batch = self.cap.read(&mut p.records, nonblock)?;
+            let wait = if nonblock {
+                ReadWait::Never
+            } else {
+                ReadWait::First
+            };
+            let batch = self.cap.read(&mut p.records, wait)?;
             if batch.eof {
                 return Ok(0);
             }

@@ -95,9 +95,10 @@ are far from real hardware; the ratios are what the targets are about.
 
 How (I/O monitor): a one-vCPU L2 with no CoVMM module runs
 \`covmm-tb io-load 0x2e0 --count ${v[io_count]} --write\` (OUT to a free port,
-answered by QEMU in L1) three times in each configuration, in turn; the
-table has the medians. With monitoring on, \`covmm iotrace --follow\` drains
-the trace in L1; with the ring full nothing reads it.
+answered by QEMU in L1) five times in each configuration, in turn, each a
+second after the configuration changed; the table has the medians. With
+monitoring on, \`covmm iotrace --follow\` drains the trace in L1 (in
+batches: \`COVMM_IOMON_READ_BATCH\`); with the ring full nothing reads it.
 
 How (serial channel): an L2 with no CoVMM module runs \`covmm-agent\` on
 its 16550 (ttyS1) and on a virtio-serial port; L1 runs \`covmm com-dd\` and

@@ -369,6 +369,8 @@ struct covmm_io_totals {
 #define COVMM_IOMON_MAX_VCPUS 256
 #define COVMM_IOMON_READ_MAX 4096
 #define COVMM_IOMON_READ_NONBLOCK 1
+#define COVMM_IOMON_READ_BATCH 2	/* wait for a batch, or 100 ms after the first record */
+#define COVMM_IOMON_BATCH_WAIT_MS 100
 
 struct covmm_host_iomon_set {
 	__s32 vm_pid;

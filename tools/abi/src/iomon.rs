@@ -508,6 +508,14 @@ pub struct HostIomonSet {
 
 /// [`HostIomonRead::flags`]: return at once when no record is ready.
 pub const IOMON_READ_NONBLOCK: u32 = 1;
+/// [`HostIomonRead::flags`]: once a record is ready, wait for a batch (as
+/// many records as the array holds, up to half the ring) or for
+/// [`IOMON_BATCH_WAIT_MS`], whichever comes first. A reader that keeps up
+/// with a busy guest is then woken a few times a second instead of once per
+/// request.
+pub const IOMON_READ_BATCH: u32 = 2;
+/// Longest a record waits in the ring for a batching reader.
+pub const IOMON_BATCH_WAIT_MS: u32 = 100;
 
 /// Argument of [`HOST_IOC_IOMON_READ`]: takes records from the trace ring.
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]

@@ -324,6 +324,11 @@ fn iomon_matches(eq: &mut impl FnMut(&str, u64)) {
             "COVMM_IOMON_READ_NONBLOCK",
             u64::from(io::IOMON_READ_NONBLOCK),
         ),
+        ("COVMM_IOMON_READ_BATCH", u64::from(io::IOMON_READ_BATCH)),
+        (
+            "COVMM_IOMON_BATCH_WAIT_MS",
+            u64::from(io::IOMON_BATCH_WAIT_MS),
+        ),
         (
             "COVMM_HOST_IOC_IOMON_SET",
             u64::from(io::HOST_IOC_IOMON_SET),

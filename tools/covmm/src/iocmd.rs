@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use covmm::host::{Error, Host};
-use covmm::iomon::{entry_name, Stats};
+use covmm::iomon::{entry_name, ReadWait, Stats};
 use covmm_abi::iomon::{self as io, IoFilter, IoRecord, IoStatEntry};
 use serde_json::{json, Value};
 
@@ -267,7 +267,15 @@ pub fn iotrace(host: &Host, vm: i32, opts: &TraceOptions, json: bool) -> Result<
     let mut out = std::io::stdout().lock();
     loop {
         let batch = host
-            .iomon_read(vm, io::IOMON_READ_MAX, !opts.follow)
+            .iomon_read(
+                vm,
+                io::IOMON_READ_MAX,
+                if opts.follow {
+                    ReadWait::Batch
+                } else {
+                    ReadWait::Never
+                },
+            )
             .map_err(|e| e.to_string())?;
         if batch.dropped > 0 {
             if json {

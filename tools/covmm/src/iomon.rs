@@ -42,6 +42,20 @@ pub struct Stats {
     pub vcpus: Vec<IoVcpuStat>,
 }
 
+/// How [`Host::iomon_read`] waits for records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadWait {
+    /// Not at all: an empty batch if there is nothing to take.
+    Never,
+    /// Until the first record.
+    First,
+    /// Until the first record, then for a full batch (at most half the
+    /// ring) or [`io::IOMON_BATCH_WAIT_MS`], whichever comes first: what a
+    /// reader following a busy guest wants, woken a few times a second
+    /// instead of once per request.
+    Batch,
+}
+
 impl Host {
     /// Turns monitoring of VM `vm` on with `filter` (and a trace ring of
     /// `ring` records, 0 for the default), or off with `None`.
@@ -58,12 +72,16 @@ impl Host {
     }
 
     /// Takes at most `max` records (1 to 4096) from VM `vm`'s trace ring,
-    /// waiting for one unless `nonblock`.
-    pub fn iomon_read(&self, vm: i32, max: u32, nonblock: bool) -> Result<Batch, Error> {
+    /// waiting as `wait` says.
+    pub fn iomon_read(&self, vm: i32, max: u32, wait: ReadWait) -> Result<Batch, Error> {
         let mut records = vec![IoRecord::default(); max.clamp(1, io::IOMON_READ_MAX) as usize];
         let mut req = io::HostIomonRead {
             vm_pid: vm,
-            flags: if nonblock { io::IOMON_READ_NONBLOCK } else { 0 },
+            flags: match wait {
+                ReadWait::Never => io::IOMON_READ_NONBLOCK,
+                ReadWait::First => 0,
+                ReadWait::Batch => io::IOMON_READ_BATCH,
+            },
             records: records.as_mut_ptr() as u64,
             capacity: records.len() as u32,
             ..Default::default()
