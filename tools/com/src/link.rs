@@ -23,9 +23,21 @@
 //!   remain: the sender sends just those ranges again. When they arrive, the
 //!   acknowledgement jumps past everything held.
 //! - A sender that hears nothing for its retransmission timeout sends its
-//!   oldest bytes again and doubles the timeout. The timeout follows the
-//!   measured round trip (Karn's rule: retransmitted bytes are not timed),
-//!   which on a 16550 includes the time to drain a full window.
+//!   oldest bytes again and backs off, and the next acknowledgement says
+//!   what the silence was (as TCP's F-RTO, RFC 5682, tells):
+//!   - if it covers only the copy, the frames sent after the oldest were
+//!     lost too (a frame size that the line garbles whole leaves no gap for
+//!     the receiver to report, only silence): the sender goes back to its
+//!     oldest byte and sends everything again, one frame at first and
+//!     twice as much each round trip while acknowledgements come;
+//!   - if it covers more, the first copies are still arriving (a slow line,
+//!     a busy guest): nothing more is sent again. The timeout follows the
+//!   measured round trip, which on a 16550 includes the time to drain a full
+//!   window: every acknowledgement times the newest frame it covers, unless
+//!   that frame was sent again (Karn's rule). On a line slower than the
+//!   first round trip suggested, the timeout so grows within a few frames
+//!   to the time the queue takes to drain, instead of firing, and adding
+//!   copies to the queue, every half second.
 //! - Frames shrink when the line loses them: a timeout, or a range lost
 //!   again after it was sent again, halves the frame size down to
 //!   [`MIN_PAYLOAD`], and a run of frames acknowledged without a loss doubles
@@ -211,8 +223,17 @@ fn before(a: u32, b: u32) -> bool {
 struct Tx {
     /// The oldest byte not yet acknowledged.
     una: u32,
-    /// The next byte never sent.
+    /// The next byte to send: never sent, or sent again after a timeout.
     nxt: u32,
+    /// The highest offset sent: `nxt` goes back to `una` after a timeout,
+    /// and what is sent below this again is a retransmission.
+    high: u32,
+    /// Bytes allowed in flight: the window, cut to one frame by going back
+    /// and opened again by acknowledgements.
+    cwnd: u32,
+    /// After a timeout, the end of the bytes sent again: the next
+    /// acknowledgement tells a lost window from a slow one.
+    rto_probe: Option<u32>,
     /// The stream from `una` on: sent but unacknowledged, then unsent.
     buf: VecDeque<u8>,
     /// The peer takes bytes up to this offset (its `ack` plus `window`).
@@ -220,8 +241,9 @@ struct Tx {
     /// The frame size now: shrinks on losses, grows back on clean runs.
     payload: u16,
     clean_run: u32,
-    /// A frame sent once, and when: the round-trip sample.
-    timed: Option<(u32, u32, Instant)>,
+    /// Frames in flight sent once, `[start, end)` and when, oldest first:
+    /// the round-trip samples. A frame sent again leaves (Karn's rule).
+    timed: VecDeque<(u32, u32, Instant)>,
     rto_at: Option<Instant>,
     /// The retransmission timeout while backing off.
     backoff: Option<Duration>,
@@ -297,11 +319,14 @@ impl Tx {
         Self {
             una: 0,
             nxt: 0,
+            high: 0,
+            cwnd: limits.bytes(),
+            rto_probe: None,
             buf: VecDeque::new(),
             peer_limit: limits.bytes(),
             payload: limits.payload.min(START_PAYLOAD),
             clean_run: 0,
-            timed: None,
+            timed: VecDeque::new(),
             rto_at: None,
             backoff: None,
             resent: Vec::new(),
@@ -354,6 +379,23 @@ impl Tx {
     }
 
     /// Halves the frame size; false if it was the smallest already.
+    /// After a window lost whole: everything in flight counts as lost, and
+    /// is sent again, one frame at first.
+    fn go_back(&mut self) {
+        self.nxt = self.una;
+        self.timed.clear();
+        self.cwnd = u32::from(self.payload);
+        self.clean_run = 0;
+    }
+
+    /// Remembers that `[from, to)` went out again at `at`.
+    fn note_resent(&mut self, from: u32, to: u32, at: Instant) {
+        if self.resent.len() >= MAX_RESENT {
+            self.resent.remove(0);
+        }
+        self.resent.push((from, to, at));
+    }
+
     fn shrink(&mut self) -> bool {
         let was = self.payload;
         self.payload = (self.payload / 2).max(MIN_PAYLOAD);
@@ -529,7 +571,8 @@ impl State {
     fn transmit(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
-            let local_room = self.limits.bytes().saturating_sub(self.tx.in_flight());
+            let allowed = self.tx.cwnd.min(self.limits.bytes());
+            let local_room = allowed.saturating_sub(self.tx.in_flight());
             let peer_room = if before(self.tx.nxt, self.tx.peer_limit) {
                 self.tx.peer_limit.wrapping_sub(self.tx.nxt)
             } else {
@@ -547,9 +590,19 @@ impl State {
             let seq = self.tx.nxt;
             let bytes = self.tx.bytes_at(seq, n);
             out.extend(self.frame(Kind::Data, 0, seq, bytes));
-            self.tx.nxt = seq.wrapping_add(n as u32);
+            let end = seq.wrapping_add(n as u32);
+            self.tx.nxt = end;
             let now = Instant::now();
-            self.tx.timed.get_or_insert((seq, self.tx.nxt, now));
+            if before(seq, self.tx.high) {
+                // Going back after a timeout: not timed (Karn).
+                self.tx.retransmits += 1;
+                self.tx.note_resent(seq, end, now);
+            } else {
+                self.tx.timed.push_back((seq, end, now));
+            }
+            if before(self.tx.high, end) {
+                self.tx.high = end;
+            }
             self.tx.rto_at.get_or_insert(now + self.tx.rto());
         }
     }
@@ -570,17 +623,10 @@ impl State {
         }
         let now = Instant::now();
         // Karn: no round trip is measured across a retransmission.
-        if self
-            .tx
+        self.tx
             .timed
-            .is_some_and(|(s, e, _)| before(from, e) && before(s, to))
-        {
-            self.tx.timed = None;
-        }
-        if self.tx.resent.len() >= MAX_RESENT {
-            self.tx.resent.remove(0);
-        }
-        self.tx.resent.push((from, to, now));
+            .retain(|&(s, e, _)| !(before(from, e) && before(s, to)));
+        self.tx.note_resent(from, to, now);
         self.tx.clean_run = 0;
         self.tx.rto_at = Some(now + self.tx.rto());
         out
@@ -589,17 +635,35 @@ impl State {
     /// The peer expects `ack` next and takes `window` bytes past it.
     fn on_ack(&mut self, ack: u32, window: u32) {
         let tx = &mut self.tx;
-        if before(tx.una, ack) && !before(tx.nxt, ack) {
+        if before(tx.una, ack) && !before(tx.high, ack) {
             let acked = ack.wrapping_sub(tx.una);
             tx.buf.drain(..acked as usize);
             tx.una = ack;
+            // A first copy arrived after the sender went back for it.
+            if before(tx.nxt, ack) {
+                tx.nxt = ack;
+            }
+            tx.cwnd = tx.cwnd.saturating_add(acked).min(self.limits.bytes());
+            // The first acknowledgement after a timeout: up to the copy's
+            // end exactly, the copy may be what arrived (no sample, and the
+            // rest was lost); past it, the first copies are arriving, and
+            // they time the round trip.
+            let only_copy = tx.rto_probe.take() == Some(ack);
             let now = Instant::now();
-            if let Some((_, end, at)) = tx.timed {
-                if !before(ack, end) {
-                    let sample = now - at;
-                    tx.sample_rtt(sample);
-                    tx.timed = None;
+            let mut newest = None;
+            while let Some(&(_, end, at)) = tx.timed.front() {
+                if before(ack, end) {
+                    break;
                 }
+                newest = Some(at);
+                tx.timed.pop_front();
+            }
+            if let Some(at) = newest.filter(|_| !only_copy) {
+                tx.sample_rtt(now - at);
+            }
+            if only_copy && before(ack, tx.nxt) {
+                trace(format_args!("only the copy arrived: going back to {ack}"));
+                tx.go_back();
             }
             tx.backoff = None;
             tx.resent.retain(|(_, e, _)| before(ack, *e));
@@ -889,8 +953,14 @@ impl Shared {
                 } else {
                     (rto * 2).min(MAX_RTO)
                 };
-                let (from, n) = (st.tx.una, u32::from(st.tx.payload));
+                let from = st.tx.una;
+                let n = u32::from(st.tx.payload).min(st.tx.in_flight());
+                // The first copies keep their times: the acknowledgement
+                // that settles the probe decides whether they count.
+                let timed = core::mem::take(&mut st.tx.timed);
                 out = st.retransmit(from, from.wrapping_add(n));
+                st.tx.timed = timed;
+                st.tx.rto_probe = Some(from.wrapping_add(n));
                 st.tx.backoff = Some(rto);
                 st.tx.rto_at = Some(now + rto);
             }

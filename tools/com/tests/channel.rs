@@ -39,20 +39,31 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Forwards `from` to `to`, flipping one byte in every `every` (0: none)
-/// and dropping the next 40 bytes in every `drop_every` (0: none).
-fn pump(
-    mut from: UnixStream,
-    mut to: UnixStream,
+/// What the proxy does to the bytes, each way.
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// Flips one byte in every `every` (0: none).
     every: u64,
+    /// Drops the next 40 bytes in every `drop_every` (0: none).
     drop_every: u64,
-    flipped: Arc<AtomicU64>,
-) {
+    /// Passes at most this many bytes a second (0: no limit).
+    rate: u64,
+}
+
+/// Forwards `from` to `to` through `faults`.
+fn pump(mut from: UnixStream, mut to: UnixStream, faults: Faults, flipped: Arc<AtomicU64>) {
+    let Faults {
+        every,
+        drop_every,
+        rate,
+    } = faults;
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
+        // A slow line trickles: small pieces, each after its own time.
+        let piece = if rate == 0 { buf.len() } else { 64 };
         let mut count = 0u64;
         let mut dropping = 0usize;
-        while let Ok(n) = from.read(&mut buf) {
+        while let Ok(n) = from.read(&mut buf[..piece]) {
             if n == 0 {
                 break;
             }
@@ -77,6 +88,9 @@ fn pump(
             if to.write_all(&out).is_err() {
                 break;
             }
+            if rate != 0 {
+                std::thread::sleep(Duration::from_secs_f64(n as f64 / rate as f64));
+            }
         }
     });
 }
@@ -87,9 +101,9 @@ struct Bed {
     flipped: Arc<AtomicU64>,
 }
 
-/// An agent confined to a fresh directory, behind a proxy that flips one
-/// byte in `every` and loses 40 in `drop_every` each way.
-fn bed(name: &str, allow: Option<Vec<String>>, every: u64, drop_every: u64) -> Bed {
+/// An agent confined to a fresh directory, behind a proxy that does
+/// `faults` each way.
+fn bed(name: &str, allow: Option<Vec<String>>, faults: Faults) -> Bed {
     let dir = scratch(name);
     fs::create_dir_all(dir.join("root")).unwrap();
     let (host_end, proxy_a) = UnixStream::pair().unwrap();
@@ -98,11 +112,10 @@ fn bed(name: &str, allow: Option<Vec<String>>, every: u64, drop_every: u64) -> B
     pump(
         proxy_a.try_clone().unwrap(),
         proxy_b.try_clone().unwrap(),
-        every,
-        drop_every,
+        faults,
         flipped.clone(),
     );
-    pump(proxy_b, proxy_a, every, drop_every, flipped.clone());
+    pump(proxy_b, proxy_a, faults, flipped.clone());
     let policy = Policy {
         root: Some(dir.join("root")),
         allow,
@@ -157,7 +170,15 @@ fn run(
 
 #[test]
 fn files_cross_a_noisy_line_intact_both_ways() {
-    let b = bed("noisy", None, 997, 50_021);
+    let b = bed(
+        "noisy",
+        None,
+        Faults {
+            every: 997,
+            drop_every: 50_021,
+            rate: 0,
+        },
+    );
     let data = noise(1, 3 << 20);
     let src = b.dir.join("src.bin");
     fs::write(&src, &data).unwrap();
@@ -187,8 +208,39 @@ fn files_cross_a_noisy_line_intact_both_ways() {
 }
 
 #[test]
+fn a_slow_line_is_not_flooded_with_copies() {
+    // Like the testbed's emulated 16550: the 8 KiB that a UART window keeps
+    // in flight take half a second to drain at 16 KB/s, far longer than the
+    // round trips of the first small messages said.
+    let b = bed(
+        "slow",
+        None,
+        Faults {
+            rate: 1200,
+            ..Faults::default()
+        },
+    );
+    let data = noise(2, 8 << 10);
+    let src = b.dir.join("src.bin");
+    fs::write(&src, &data).unwrap();
+    let c = Client::connect(
+        Box::new(b.host_end.try_clone().unwrap()),
+        Window::UART,
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    put(&c, &src, "slow.bin").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fs::read(b.dir.join("root/slow.bin")).unwrap(), data);
+    let sent_again = c.stats().retransmits;
+    assert!(
+        sent_again <= 4,
+        "{sent_again} frames sent again on a line that lost nothing"
+    );
+}
+
+#[test]
 fn an_interrupted_transfer_resumes_and_never_shows_a_partial_file() {
-    let b = bed("resume", None, 0, 0);
+    let b = bed("resume", None, Faults::default());
     let data = noise(2, 2 << 20);
     let src = b.dir.join("src.bin");
     fs::write(&src, &data).unwrap();
@@ -225,7 +277,14 @@ fn an_interrupted_transfer_resumes_and_never_shows_a_partial_file() {
 
 #[test]
 fn programs_run_with_their_output_exit_code_and_timeout() {
-    let b = bed("run", None, 1999, 0);
+    let b = bed(
+        "run",
+        None,
+        Faults {
+            every: 1999,
+            ..Faults::default()
+        },
+    );
     let (out, _, st) = run(
         &b.client(),
         "sh",
@@ -270,7 +329,7 @@ fn programs_run_with_their_output_exit_code_and_timeout() {
 
 #[test]
 fn the_agent_keeps_its_confinement() {
-    let b = bed("confine", Some(vec!["true".into()]), 0, 0);
+    let b = bed("confine", Some(vec!["true".into()]), Faults::default());
     let outside = b.dir.join("outside");
     fs::write(&outside, b"secret").unwrap();
     std::os::unix::fs::symlink(&b.dir, b.dir.join("root/up")).unwrap();

@@ -121,6 +121,21 @@ wait "$reader"
 check_eq "with end-of-file (status 0)" 0 "$?"
 check_match "iostat keeps the last session's figures" '"on":false' "$("$COVMM" --json iostat "$vm")"
 
+# covmm iotrace --follow waits for batches (COVMM_IOMON_READ_BATCH): a few
+# records, short of a batch, still come out once they have waited 100 ms.
+"$COVMM" iomon "$vm" on port=$PORT dir=out
+"$COVMM" --json iotrace "$vm" --follow >/tmp/follow.out &
+follower=$!
+sleep 1
+l2 guest covmm-tb io-load $PORT --count 3 --write >/dev/null
+sleep 1
+check_eq "iotrace --follow prints 3 records, short of a batch, within a second" 3 "$(grep -c . /tmp/follow.out)"
+"$COVMM" iomon "$vm" off
+for _ in $(seq 1 50); do kill -0 "$follower" 2>/dev/null || break; sleep 0.1; done
+check "and ends when monitoring is turned off" bash -c "! kill -0 $follower 2>/dev/null"
+wait "$follower"
+check_eq "with status 0" 0 "$?"
+
 chmod 666 /dev/covmm
 check_match "another user cannot read iostat" 'Permission denied' "$(as_nobody cat "$P/iostat")"
 check_match "nor the trace" 'Permission denied' "$(as_nobody cat "$P/iotrace")"

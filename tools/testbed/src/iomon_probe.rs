@@ -268,7 +268,8 @@ pub(crate) fn run(path: &Path, vm_pid: i32) -> std::io::Result<String> {
             &dev,
             io::HOST_IOC_IOMON_READ,
             io::HostIomonRead {
-                flags: 2,
+                // The lowest flag not defined.
+                flags: (io::IOMON_READ_NONBLOCK | io::IOMON_READ_BATCH) + 1,
                 ..read(vm_pid, 16, &mut buf)
             },
         )
