@@ -31,13 +31,13 @@
 //!     oldest byte and sends everything again, one frame at first and
 //!     twice as much each round trip while acknowledgements come;
 //!   - if it covers more, the first copies are still arriving (a slow line,
-//!     a busy guest): nothing more is sent again. The timeout follows the
-//!   measured round trip, which on a 16550 includes the time to drain a full
-//!   window: every acknowledgement times the newest frame it covers, unless
-//!   that frame was sent again (Karn's rule). On a line slower than the
-//!   first round trip suggested, the timeout so grows within a few frames
-//!   to the time the queue takes to drain, instead of firing, and adding
-//!   copies to the queue, every half second.
+//!     a busy guest): nothing more is sent again.
+//! - The timeout follows the measured round trip, which on a 16550 includes
+//!   the time to drain a full window: every acknowledgement times the newest
+//!   frame it covers, unless that frame was sent again (Karn's rule). On a
+//!   line slower than the first round trip suggested, the timeout so grows
+//!   within a few frames to the time the queue takes to drain, instead of
+//!   firing, and adding copies to the queue, every half second.
 //! - Frames shrink when the line loses them: a timeout, or a range lost
 //!   again after it was sent again, halves the frame size down to
 //!   [`MIN_PAYLOAD`], and a run of frames acknowledged without a loss doubles
