@@ -384,7 +384,8 @@ impl Capture {
             ReadWait::Batch => out.len().min(inner.ring.len() / 2).max(1),
             ReadWait::Never | ReadWait::First => 1,
         };
-        // Set once a record has waited `IOMON_BATCH_WAIT_MS` for the batch.
+        // What is left of the batch wait, which starts at the first record;
+        // `waited_out` once it has all passed.
         let mut left = None;
         let mut waited_out = false;
         loop {
