@@ -35,6 +35,13 @@ bad=0
 end=$((SECONDS + S))
 while [ "$SECONDS" -lt "$end" ]; do
 	if "$TOOLS/covmm" meminfo "$vm" >/dev/null 2>&1; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+	# A guest that is gone answers nothing more: say so now, not after
+	# the rest of the soak.
+	if [ "$bad" -gt 0 ] && ! l2 soak true >/dev/null 2>&1; then
+		fail "the soak guest stayed up (it died after $ok answers, $((S - (end - SECONDS))) s in)"
+		host_unload
+		exit 0
+	fi
 	sleep 1
 done
 ipi1=$(l2 soak "awk '/RES:/ { s = 0; for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) s += \$i; print s }' /proc/interrupts")
