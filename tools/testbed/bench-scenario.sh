@@ -8,6 +8,9 @@ B=$RUN/bench.txt
 : >"$B"
 # BENCH_PARTS picks sections, for a quicker look at one of them.
 part() { [[ " ${BENCH_PARTS:-vmrpc rv com io} " == *" $1 "* ]]; }
+# middle: the median of the numbers on stdin, one per line (an odd count:
+# the rounds below).
+middle() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # field NAME: the number NAME in a JSON object on stdin.
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 check "host-vmrpc loads" host_load
@@ -35,8 +38,8 @@ for round in 1 2 3; do
 	l2 bench "taskset -c 0 covmm-guest --json selftest null --count $N >/tmp/a & taskset -c 1 covmm-guest --json selftest null --count $N >/tmp/b; wait; cat /tmp/a /tmp/b" | rate >>/tmp/rates-two
 done
 echo "calls per second, rounds of one: $(tr '\n' ' ' </tmp/rates-one)of two: $(tr '\n' ' ' </tmp/rates-two)"
-one=$(sort -n /tmp/rates-one | sed -n 2p)
-two=$(sort -n /tmp/rates-two | sed -n 2p)
+one=$(middle </tmp/rates-one)
+two=$(middle </tmp/rates-two)
 echo "calls_per_s_1vcpu=$one" >>"$B"
 echo "calls_per_s_2vcpu=$two" >>"$B"
 check_match "calls per second were measured" '^[1-9][0-9]*$' "$one"
@@ -141,7 +144,7 @@ median_ms() {
 		"$@" >/dev/null 2>&1 || echo "$* failed" >&2
 		t1=$(date +%s%N)
 		echo $(((t1 - t0) / 1000))
-	done | sort -n | sed -n 11p | awk '{ printf "%.1f", $1 / 1000 }'
+	done | middle | awk '{ printf "%.1f", $1 / 1000 }'
 }
 run_ms() {
 	local sock=$1
@@ -203,7 +206,7 @@ for round in 1 2 3 4 5; do
 	"$TOOLS/covmm" iomon "$io_vm" off
 	echo "round $round: $(tail -n 4 /tmp/iomon-rates | tr '\n' ' ') dropped $dropped"
 done
-median() { awk -v k="$1" '$1 == k { print $2 }' /tmp/iomon-rates | sort -g | sed -n 3p; }
+median() { awk -v k="$1" '$1 == k { print $2 }' /tmp/iomon-rates | middle; }
 spread() {
 	awk -v k="$1" '$1 == k { v[n++] = $2 } END { lo = v[0]; hi = v[0]; for (i in v) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i] } printf "%.3f", (hi - lo) / hi }' /tmp/iomon-rates
 }
