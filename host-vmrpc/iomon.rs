@@ -6,8 +6,9 @@
 //! A VM's owner turns monitoring on ([`IoMonitors::start`], through
 //! `/dev/covmm` or `/proc/covmm/<pid>/iomon`), which opens a session, a
 //! [`Capture`]. While at least one session is open, probes sit on KVM's
-//! `kvm_pio`, `kvm_mmio` and `kvm_fast_mmio` tracepoints (`kvm_io.rs`); with
-//! none, no probe is registered and monitoring costs nothing. Each probe
+//! `kvm_pio`, `kvm_mmio` and `kvm_fast_mmio` tracepoints (`kvm_io.rs`); a
+//! second after the last one ends ([`PROBES_LINGER_MS`]) they are removed
+//! and monitoring costs nothing. Each probe
 //! finds the session of the VM whose vCPU thread it runs in, by address
 //! space and then by vCPU, and the session:
 //!
@@ -34,16 +35,30 @@ use kernel::{
         Arc, CondVarTimeoutResult, Mutex, SpinLock,
     },
     time::msecs_to_jiffies,
+    workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
 use crate::abi::iomon::{
     self as io, IoFilter, IoRecord, IoStatEntry, IoTotals, IoVcpuStat, KIND_PIO,
 };
-use crate::kvm::{monotonic_ns, IoProbes, KvmRef, MmKey, ProbeContext, ProbeSlots, VcpuIo};
+use crate::kvm::{
+    self, flush_delayed_work, monotonic_ns, IoProbes, KvmRef, MmKey, ProbeContext, ProbeSlots,
+    VcpuIo,
+};
 use crate::vm::Vm;
 
 /// Most VMs monitored at once.
 const MAX_MONITORED: usize = 64;
+
+/// How long the probes stay registered after the last session ends.
+///
+/// Registering and removing a tracepoint's probe flips its static key, which
+/// patches kernel text: an int3 breakpoint and three rounds of IPIs to every
+/// CPU, while vCPU threads run through that very code. Monitoring toggled
+/// from a script would patch six sites per cycle; like the kernel's
+/// `static_key_slow_dec_deferred()`, removal waits until monitoring has
+/// stayed off for a while, so a session that follows soon reuses the probes.
+const PROBES_LINGER_MS: u32 = 1000;
 
 /// A request as a probe reports it.
 pub(crate) struct Request {
@@ -505,7 +520,8 @@ fn busy_named(entries: &[IoStatEntry]) -> usize {
 
 /// State changed only under [`IoMonitors`]' mutex.
 struct Control {
-    /// Registered while some session is open.
+    /// Registered while some session is open, and up to
+    /// [`PROBES_LINGER_MS`] after the last one ended.
     probes: Option<IoProbes>,
     /// Set at unload: no session may start afterwards.
     closed: bool,
@@ -518,13 +534,44 @@ pub(crate) struct IoMonitors {
     control: Mutex<Control>,
     /// Open sessions, read by the probes without a lock.
     active: ProbeSlots<Capture, MAX_MONITORED>,
+    /// Removes the probes once no session has been open for a while.
+    reaper: Arc<ProbeReaper>,
+}
+
+/// The delayed work that removes idle probes ([`PROBES_LINGER_MS`]).
+#[pin_data]
+struct ProbeReaper {
+    #[pin]
+    work: DelayedWork<ProbeReaper>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for ProbeReaper { self.work }
+}
+
+impl WorkItem for ProbeReaper {
+    type Pointer = Arc<ProbeReaper>;
+
+    fn run(_this: Arc<ProbeReaper>) {
+        // The host is there: unload flushes this work before it lets go
+        // (`IoMonitors::shutdown`).
+        if let Ok(host) = kvm::host() {
+            host.iomon.remove_idle_probes();
+        }
+    }
 }
 
 impl IoMonitors {
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(IoMonitors {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(IoMonitors {
             control <- new_mutex!(Control { probes: None, closed: false }, "covmm_iomon"),
             active: ProbeSlots::new(),
+            reaper: Arc::pin_init(
+                pin_init!(ProbeReaper {
+                    work <- new_delayed_work!("covmm_iomon_reaper"),
+                }),
+                GFP_KERNEL,
+            )?,
         })
     }
 
@@ -582,25 +629,42 @@ impl IoMonitors {
     }
 
     /// Ends `vm`'s session, if one is open; its figures stay readable. The
-    /// last session to end takes the probes with it.
+    /// probes go [`PROBES_LINGER_MS`] after the last session has ended.
     pub(crate) fn stop(&self, vm: &Vm) {
-        let mut ctl = self.control.lock();
+        let ctl = self.control.lock();
         let current = vm.iomon.lock();
         let Some(cap) = current.as_ref() else {
             return;
         };
-        let last = self.active.contains(cap) && self.active.len() == 1;
-        let probes = if last { ctl.probes.take() } else { None };
-        drop(self.active.remove(cap, probes));
+        drop(self.active.remove(cap, None));
         cap.end();
+        // Once closed, the reaper has been flushed and must not be queued
+        // again: its code would outlive the module.
+        if self.active.len() == 0 && ctl.probes.is_some() && !ctl.closed {
+            // Already pending: that run removes the probes, or finds a
+            // session open and leaves them.
+            let _ = workqueue::system()
+                .enqueue_delayed(self.reaper.clone(), msecs_to_jiffies(PROBES_LINGER_MS));
+        }
     }
 
-    /// Module unload: ends every session and removes the probes.
+    /// The reaper's work: removes the probes if no session is open.
+    fn remove_idle_probes(&self) {
+        let mut ctl = self.control.lock();
+        if self.active.len() == 0 {
+            drop(ctl.probes.take());
+        }
+    }
+
+    /// Module unload: ends every session, removes the probes and waits for
+    /// the reaper.
     pub(crate) fn shutdown(&self) {
         let mut ctl = self.control.lock();
         ctl.closed = true;
         let probes = ctl.probes.take();
         self.active.drain(probes, |cap| cap.end());
+        drop(ctl);
+        flush_delayed_work(&self.reaper.work);
     }
 }
 

@@ -56,7 +56,7 @@ use kernel::{
 pub(crate) mod hlfs;
 #[path = "kvm_io.rs"]
 mod io;
-pub(crate) use io::{monotonic_ns, IoProbes, ProbeContext, ProbeSlots, VcpuIo};
+pub(crate) use io::{flush_delayed_work, monotonic_ns, IoProbes, ProbeContext, ProbeSlots, VcpuIo};
 
 use crate::abi;
 use crate::host_api::DispatchFn as CDispatchFn;

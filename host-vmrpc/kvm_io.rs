@@ -13,6 +13,8 @@
 //!   side is held and that the current thread runs a vCPU;
 //! - [`ProbeSlots`]: the table of monitored VMs that probes read without
 //!   locks;
+//! - [`flush_delayed_work`]: what the monitor's deferred probe removal needs
+//!   of the workqueue, and `kernel::workqueue` does not offer;
 //! - [`Kvm::current_vcpu`], [`Kvm::exit_counts`], [`Kvm::bus_covers`] and
 //!   [`OwnedProcess::kvm`]: what the monitor asks of KVM.
 
@@ -28,6 +30,7 @@ use kernel::{
         atomic::{ordering::Acquire, ordering::Release, Atomic},
         Arc,
     },
+    workqueue::DelayedWork,
 };
 
 use super::{raw, Kvm, KvmRef, MmKey, OwnedProcess};
@@ -213,6 +216,21 @@ pub(crate) fn monotonic_ns() -> u64 {
     ns.max(0) as u64
 }
 
+/// Runs `work` at once if its timer is pending, and waits until it has run.
+///
+/// Module unload calls this: the work's code must not outlive the module.
+pub(crate) fn flush_delayed_work<T: ?Sized, const ID: u64>(work: &DelayedWork<T, ID>) {
+    // SAFETY: `work` is a live `DelayedWork`, so the pointer is aligned and
+    // not dangling.
+    let work = unsafe { DelayedWork::raw_as_work(work) }.cast::<bindings::work_struct>();
+    // SAFETY: `raw_as_work` points at the `work` member of the
+    // `delayed_work` that `DelayedWork` wraps.
+    let dwork = unsafe { kernel::container_of!(work, bindings::delayed_work, work) };
+    // SAFETY: `dwork` is an initialised `delayed_work` (`DelayedWork::new`);
+    // this sleeps, and is called from process context.
+    unsafe { bindings::flush_delayed_work(dwork) };
+}
+
 /// Waits until every tracepoint probe running now has returned.
 fn probe_grace_period() {
     // SAFETY: sleeps; called from process context without locks held.
@@ -289,11 +307,6 @@ impl<T: Send + Sync, const N: usize> ProbeSlots<T, N> {
             // the grace period has passed.
             f(unsafe { Arc::from_raw(raw) });
         }
-    }
-
-    /// Whether the table holds `item`.
-    pub(crate) fn contains(&self, item: &T) -> bool {
-        self.slots.iter().any(|s| ptr::eq(s.load(Acquire), item))
     }
 
     /// How many slots are in use.
