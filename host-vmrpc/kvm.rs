@@ -185,6 +185,15 @@ pub(crate) struct VmKey(usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MmKey(usize);
 
+impl VmKey {
+    /// A `bits`-bit hash of the key (1 to 63 bits), for spreading VMs over
+    /// buckets: `hash_64()`, the top bits of the address of the `struct kvm`
+    /// times the 64-bit golden ratio.
+    pub(crate) fn hash_bits(self, bits: u32) -> usize {
+        ((self.0 as u64).wrapping_mul(0x61c8_8646_80b5_83eb) >> (64 - bits)) as usize
+    }
+}
+
 impl MmKey {
     /// No address space: matches no VM.
     #[cfg(CONFIG_KUNIT)]

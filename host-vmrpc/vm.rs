@@ -21,7 +21,8 @@
 //! I/O monitor on ([`VmRegistry::vm_of_process`]); its `iomon` holds the
 //! current or last monitoring session.
 //!
-//! Lock order: [`VmRegistry`]'s spinlock and each VM's bindings and parked
+//! Lock order: [`VmRegistry`]'s adding mutex, then its bucket spinlocks,
+//! one at a time. The bucket spinlocks and each VM's bindings and parked
 //! locks are leaves. Nothing that sleeps or drops a [`Vm`] or a server runs
 //! under them.
 
@@ -258,32 +259,63 @@ impl PinnedDrop for Vm {
     }
 }
 
-struct Inner {
-    vms: RBTree<VmKey, Arc<Vm>>,
-    /// Set at unload; no VM may be added afterwards.
-    closed: bool,
-}
+/// The registry has `1 << BUCKET_BITS` buckets.
+const BUCKET_BITS: u32 = 6;
+const BUCKETS: usize = 1 << BUCKET_BITS;
+
+/// The VMs of one bucket, by key.
+type Bucket = RBTree<VmKey, Arc<Vm>>;
 
 /// All VMs that have talked to CoVMM.
+///
+/// Every hypercall looks its VM up here, so the lookup takes no lock that
+/// all VMs share: the VMs are spread over [`BUCKETS`] buckets by key, each
+/// with its spinlock, held only for the tree walk. VMs are added, which
+/// sleeps, under `adding`, a mutex that steady-state calls never take.
 #[pin_data]
 pub(crate) struct VmRegistry {
     #[pin]
-    inner: SpinLock<Inner>,
+    buckets: [SpinLock<Bucket>; BUCKETS],
+    /// Serialises additions; `true` once unloading, when none may happen.
+    #[pin]
+    adding: Mutex<bool>,
     reaper: Workqueue,
 }
 
 impl VmRegistry {
     pub(crate) fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(VmRegistry {
-            inner <- new_spinlock!(Inner { vms: RBTree::new(), closed: false }, "covmm_vms"),
+            buckets <- pin_init::pin_init_array_from_fn(|_| {
+                new_spinlock!(RBTree::new(), "covmm_vms")
+            }),
+            adding <- new_mutex!(false, "covmm_vms_adding"),
             reaper: Workqueue::new(c"covmm_reaper")?,
         })
     }
 
+    fn bucket(&self, key: VmKey) -> &SpinLock<Bucket> {
+        &self.buckets[key.hash_bits(BUCKET_BITS)]
+    }
+
+    fn lookup(&self, key: VmKey) -> Option<Arc<Vm>> {
+        let bucket = self.bucket(key).lock();
+        let vm = bucket.get(&key).cloned();
+        vm
+    }
+
+    /// Whether `f` holds for some VM.
+    fn any(&self, mut f: impl FnMut(&Vm) -> bool) -> bool {
+        self.buckets
+            .iter()
+            .any(|b| b.lock().values().any(|vm| f(vm)))
+    }
+
     /// The VM that `vcpu` belongs to, registering it on first use.
     pub(crate) fn vm_for(&self, vcpu: &Vcpu<'_>) -> Result<Arc<Vm>> {
-        let vm = self.add(vcpu.kvm(), ProcOwner::Current, || MmWatch::new(vcpu))?;
-        Ok(vm)
+        match self.lookup(vcpu.kvm().key()) {
+            Some(vm) => Ok(vm),
+            None => self.add(vcpu.kvm(), ProcOwner::Current, || MmWatch::new(vcpu)),
+        }
     }
 
     /// The VM that the process `owner` runs, registering it on first use
@@ -291,7 +323,10 @@ impl VmRegistry {
     /// process has no VM open.
     pub(crate) fn vm_of_process(&self, owner: &OwnedProcess) -> Result<Arc<Vm>> {
         let kvm = owner.kvm()?;
-        self.add(&kvm, ProcOwner::Task(owner), || owner.watch())
+        match self.lookup(kvm.key()) {
+            Some(vm) => Ok(vm),
+            None => self.add(&kvm, ProcOwner::Task(owner), || owner.watch()),
+        }
     }
 
     fn add(
@@ -301,33 +336,24 @@ impl VmRegistry {
         watch: impl FnOnce() -> Result<MmWatch>,
     ) -> Result<Arc<Vm>> {
         let key = kvm.key();
-        {
-            let inner = self.inner.lock();
-            if let Some(vm) = inner.vms.get(&key) {
-                return Ok(vm.clone());
-            }
-            if inner.closed {
-                return Err(ESHUTDOWN);
-            }
-        }
-        // Built unlocked: watching the mm sleeps.
-        let vm = Vm::new(kvm, watch()?)?;
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut inner = self.inner.lock();
-        if inner.closed {
+        let closed = self.adding.lock();
+        if *closed {
             return Err(ESHUTDOWN);
         }
-        if let Some(existing) = inner.vms.get(&key) {
-            // Another thread won the race; ours is dropped after the guard,
-            // as locals drop in reverse order.
-            return Ok(existing.clone());
+        // Another thread may have added it before we took the mutex.
+        if let Some(vm) = self.lookup(key) {
+            return Ok(vm);
         }
-        inner.vms.insert(node.into_node(key, vm.clone()));
+        let vm = Vm::new(kvm, watch()?)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         // One directory per VMM process: a second VM of the same process
         // goes without (its name would clash).
         let pid = vm.owner_pid();
-        let named = inner.vms.values().filter(|v| v.owner_pid() == pid).count() > 1;
-        drop(inner);
+        let named = self.any(|v| v.owner_pid() == pid);
+        self.bucket(key)
+            .lock()
+            .insert(node.into_node(key, vm.clone()));
+        drop(closed);
         if !named {
             if let Err(e) = ProcDir::publish(pid, &vm, owner) {
                 pr_warn!("no /proc/covmm/{pid} ({e:?})\n");
@@ -345,9 +371,9 @@ impl VmRegistry {
     /// references are dropped on the reaper workqueue instead.
     pub(crate) fn mm_released(&self, mm: MmKey) {
         let mut gone = RBTree::new();
-        {
-            let mut inner = self.inner.lock();
-            let mut cursor = inner.vms.cursor_front_mut();
+        for bucket in &self.buckets {
+            let mut vms = bucket.lock();
+            let mut cursor = vms.cursor_front_mut();
             while let Some(c) = cursor {
                 if c.current().1.mm == mm {
                     let (next, node) = c.remove_current();
@@ -377,9 +403,11 @@ impl VmRegistry {
 
     /// The VM of the VMM process `pid` (the first, if it has several).
     pub(crate) fn find_by_pid(&self, pid: i32) -> Option<Arc<Vm>> {
-        let inner = self.inner.lock();
-        let vm = inner.vms.values().find(|v| v.owner_pid() == pid).cloned();
-        vm
+        self.buckets.iter().find_map(|b| {
+            let vms = b.lock();
+            let vm = vms.values().find(|v| v.owner_pid() == pid).cloned();
+            vm
+        })
     }
 
     /// The VM of the VMM process `owner` (its pid `pid`) if CoVMM knows it,
@@ -388,19 +416,17 @@ impl VmRegistry {
         if let Some(vm) = self.find_by_pid(pid) {
             return Some(vm);
         }
-        let key = owner.kvm().ok()?.key();
-        let inner = self.inner.lock();
-        let vm = inner.vms.get(&key).cloned();
-        vm
+        self.lookup(owner.kvm().ok()?.key())
     }
 
     /// The pids of the VMMs whose VMs CoVMM knows.
     pub(crate) fn pids(&self) -> Result<KVec<i32>> {
         let mut pids = KVec::new();
-        let inner = self.inner.lock();
-        for vm in inner.vms.values() {
-            if !pids.contains(&vm.owner_pid()) {
-                pids.push(vm.owner_pid(), GFP_ATOMIC)?;
+        for bucket in &self.buckets {
+            for vm in bucket.lock().values() {
+                if !pids.contains(&vm.owner_pid()) {
+                    pids.push(vm.owner_pid(), GFP_ATOMIC)?;
+                }
             }
         }
         Ok(pids)
@@ -408,12 +434,11 @@ impl VmRegistry {
 
     /// Unload: forget every VM and wait until the reaper is idle.
     pub(crate) fn shutdown(&self) {
-        let vms = {
-            let mut inner = self.inner.lock();
-            inner.closed = true;
-            core::mem::take(&mut inner.vms)
-        };
-        drop(vms);
+        *self.adding.lock() = true;
+        for bucket in &self.buckets {
+            let vms = core::mem::take(&mut *bucket.lock());
+            drop(vms);
+        }
         self.reaper.drain();
     }
 }
