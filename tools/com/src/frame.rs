@@ -19,7 +19,9 @@
 //! | 2      | 1    | flags ([`FLAG_NAK`])                    |
 //! | 3      | 1    | reserved, 0                             |
 //! | 4      | 4    | session                                 |
-//! | 8      | 4    | seq: the stream offset of the payload   |
+//! | 8      | 4    | seq: the stream offset of the payload;  |
+//! |        |      | in `Ack`, the end offset of the last    |
+//! |        |      | data frame received (0: none)           |
 //! | 12     | 4    | ack: the next offset the sender expects |
 //! | 16     | 4    | window: bytes past `ack` it can take    |
 //!
@@ -56,7 +58,8 @@ pub enum Kind {
     HelloAck = 2,
     /// Bytes of the stream, at offset `seq`.
     Data = 3,
-    /// Acknowledgement only.
+    /// Acknowledgement only; `seq` is the end offset of the last data
+    /// frame that arrived.
     Ack = 4,
     /// "I know no such session": the agent restarted, or the host has gone.
     Reset = 5,

@@ -100,9 +100,12 @@ const NAK_REPEAT_MIN: Duration = Duration::from_millis(5);
 const NAK_REPEAT_MAX: Duration = Duration::from_millis(500);
 /// Gaps one negative acknowledgement lists at most.
 const MAX_GAPS: usize = 32;
-/// Retransmitted ranges remembered, to tell a repeated loss from a request
+/// Retransmitted frames remembered, to tell a repeated loss from a request
 /// that crossed the copy.
-const MAX_RESENT: usize = 64;
+const MAX_RESENT: usize = 256;
+/// Data frames whose transmission numbers are kept (a full window of the
+/// smallest frames).
+const MAX_SENT_KEPT: usize = 1 << 14;
 /// A sender facing a closed window asks again this often.
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// Frames acknowledged in a row, none lost, before frames grow again.
@@ -247,9 +250,16 @@ struct Tx {
     rto_at: Option<Instant>,
     /// The retransmission timeout while backing off.
     backoff: Option<Duration>,
-    /// Ranges sent again, and when: losing one of them again means the
-    /// line is worse than the frame size allows.
-    resent: Vec<(u32, u32, Instant)>,
+    /// Ranges sent again, when, and their transmission number: losing one
+    /// of them again means the line is worse than the frame size allows.
+    resent: Vec<(u32, u32, Instant, u64)>,
+    /// The next frame's transmission number: frames go out on the line in
+    /// this order.
+    tsn: u64,
+    /// The end offset and transmission number of recent data frames, oldest
+    /// first: which frame a peer last heard tells what it must have heard
+    /// before (see [`State::on_nak`]).
+    sent: VecDeque<(u32, u64)>,
     /// The smoothed round trip and its variation (RFC 6298).
     srtt: Option<Duration>,
     rttvar: Duration,
@@ -275,6 +285,9 @@ struct Rx {
     fill_time: Option<Duration>,
     /// The window last advertised.
     advertised: u32,
+    /// The end offset of the last data frame that arrived whole (0: none
+    /// yet). Acknowledgements carry it in `seq`.
+    last_end: u32,
 }
 
 struct State {
@@ -330,6 +343,8 @@ impl Tx {
             rto_at: None,
             backoff: None,
             resent: Vec::new(),
+            tsn: 0,
+            sent: VecDeque::new(),
             srtt: None,
             rttvar: Duration::ZERO,
             last_probe: Instant::now(),
@@ -388,12 +403,33 @@ impl Tx {
         self.clean_run = 0;
     }
 
-    /// Remembers that `[from, to)` went out again at `at`.
-    fn note_resent(&mut self, from: u32, to: u32, at: Instant) {
+    /// Remembers that `[from, to)` went out again at `at`, as transmission
+    /// `tsn` and later.
+    fn note_resent(&mut self, from: u32, to: u32, at: Instant, tsn: u64) {
         if self.resent.len() >= MAX_RESENT {
             self.resent.remove(0);
         }
-        self.resent.push((from, to, at));
+        self.resent.push((from, to, at, tsn));
+    }
+
+    /// Numbers a data frame ending at `end`, about to go out.
+    fn number(&mut self, end: u32) -> u64 {
+        let tsn = self.tsn;
+        self.tsn += 1;
+        if self.sent.len() >= MAX_SENT_KEPT {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((end, tsn));
+        tsn
+    }
+
+    /// The transmission number of the latest frame that ended at `end`.
+    fn number_of(&self, end: u32) -> Option<u64> {
+        self.sent
+            .iter()
+            .rev()
+            .find(|&&(e, _)| e == end)
+            .map(|&(_, t)| t)
     }
 
     fn shrink(&mut self) -> bool {
@@ -416,6 +452,7 @@ impl Rx {
             nak_sent: None,
             fill_time: None,
             advertised: RECEIVE_BUFFER as u32,
+            last_end: 0,
         }
     }
 
@@ -567,6 +604,13 @@ impl State {
         .encode()
     }
 
+    /// An acknowledgement; `seq` carries the end of the last data frame
+    /// that arrived (see [`State::on_nak`]).
+    fn ack_frame(&mut self, flags: u8, payload: Vec<u8>) -> Vec<u8> {
+        let heard = self.rx.last_end;
+        self.frame(Kind::Ack, flags, heard, payload)
+    }
+
     /// Sends what the windows allow of the unsent bytes.
     fn transmit(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -591,12 +635,13 @@ impl State {
             let bytes = self.tx.bytes_at(seq, n);
             out.extend(self.frame(Kind::Data, 0, seq, bytes));
             let end = seq.wrapping_add(n as u32);
+            let tsn = self.tx.number(end);
             self.tx.nxt = end;
             let now = Instant::now();
             if before(seq, self.tx.high) {
                 // Going back after a timeout: not timed (Karn).
                 self.tx.retransmits += 1;
-                self.tx.note_resent(seq, end, now);
+                self.tx.note_resent(seq, end, now, tsn);
             } else {
                 self.tx.timed.push_back((seq, end, now));
             }
@@ -611,6 +656,7 @@ impl State {
     fn retransmit(&mut self, from: u32, to: u32) -> Vec<u8> {
         let mut out = Vec::new();
         let mut at = from;
+        let now = Instant::now();
         while before(at, to) {
             let n = (to.wrapping_sub(at) as usize).min(usize::from(self.tx.payload));
             let bytes = self.tx.bytes_at(at, n);
@@ -618,15 +664,16 @@ impl State {
                 break;
             }
             out.extend(self.frame(Kind::Data, 0, at, bytes));
-            at = at.wrapping_add(n as u32);
+            let end = at.wrapping_add(n as u32);
+            let tsn = self.tx.number(end);
+            self.tx.note_resent(at, end, now, tsn);
+            at = end;
             self.tx.retransmits += 1;
         }
-        let now = Instant::now();
         // Karn: no round trip is measured across a retransmission.
         self.tx
             .timed
             .retain(|&(s, e, _)| !(before(from, e) && before(s, to)));
-        self.tx.note_resent(from, to, now);
         self.tx.clean_run = 0;
         self.tx.rto_at = Some(now + self.tx.rto());
         out
@@ -666,7 +713,7 @@ impl State {
                 tx.go_back();
             }
             tx.backoff = None;
-            tx.resent.retain(|(_, e, _)| before(ack, *e));
+            tx.resent.retain(|(_, e, _, _)| before(ack, *e));
             tx.rto_at = (tx.una != tx.nxt).then(|| now + tx.rto());
             tx.clean_run += acked.div_ceil(u32::from(tx.payload));
             if tx.clean_run >= GROW_AFTER && tx.payload < self.limits.payload {
@@ -680,9 +727,18 @@ impl State {
         }
     }
 
-    /// The peer lists the ranges it lacks, each `[start, end)`.
-    fn on_nak(&mut self, gaps: &[(u32, u32)]) -> Vec<u8> {
+    /// The peer lists the ranges it lacks, each `[start, end)`, having
+    /// last heard the data frame that ended at `heard` (0: not said).
+    ///
+    /// A range sent again less than half a round trip ago is not sent once
+    /// more: the request may have crossed the copy. Unless the peer heard a
+    /// frame sent after the copy: serial lines keep order, so the copy was
+    /// lost. Without that test, a copy lost on a line whose round trip
+    /// grew with a full window (seconds, behind a megabyte in flight) held
+    /// the whole stream up for half a round trip each time.
+    fn on_nak(&mut self, gaps: &[(u32, u32)], heard: u32) -> Vec<u8> {
         let guard = self.tx.srtt.unwrap_or_default() / 2;
+        let heard = (heard != 0).then(|| self.tx.number_of(heard)).flatten();
         let mut out = Vec::new();
         let mut shrunk = false;
         for &(start, end) in gaps {
@@ -700,17 +756,20 @@ impl State {
             if !before(start, end) {
                 continue;
             }
-            let overlapping = self
+            // The latest copy of the range.
+            let latest = self
                 .tx
                 .resent
                 .iter()
-                .filter(|(s, e, _)| before(start, *e) && before(*s, end))
-                .map(|(_, _, at)| *at)
-                .max();
-            match overlapping {
-                // Not again if it went out less than half a round trip ago:
-                // the request crossed the copy on its way.
-                Some(at) if at.elapsed() < guard => continue,
+                .filter(|(s, e, _, _)| before(start, *e) && before(*s, end))
+                .map(|&(_, _, at, tsn)| (at, tsn))
+                .max_by_key(|&(_, tsn)| tsn);
+            match latest {
+                // Not again if it went out less than half a round trip ago
+                // and may still be on its way.
+                Some((at, tsn)) if at.elapsed() < guard && heard.is_none_or(|h| h <= tsn) => {
+                    continue
+                }
                 // Lost after it was sent again: the frames are too big for
                 // this line.
                 Some(_) if !shrunk => {
@@ -737,22 +796,23 @@ impl State {
             payload.extend(e.to_le_bytes());
         }
         self.rx.nak_sent = Some((gaps, Instant::now()));
-        Some(self.frame(Kind::Ack, FLAG_NAK, 0, payload))
+        Some(self.ack_frame(FLAG_NAK, payload))
     }
 
     /// Bytes of the stream at `seq` from the peer.
     fn on_data(&mut self, seq: u32, data: Vec<u8>) -> Result<Vec<u8>, LinkError> {
         if data.is_empty() {
             // A probe of a closed window: answer with the window.
-            return Ok(self.frame(Kind::Ack, 0, 0, Vec::new()));
+            return Ok(self.ack_frame(0, Vec::new()));
         }
+        self.rx.last_end = seq.wrapping_add(data.len() as u32);
         self.rx.take(seq, data)?;
         self.rx.ack_owed += 1;
         if let Some(nak) = self.nak() {
             return Ok(nak);
         }
         if self.rx.ack_owed >= ACK_EVERY {
-            return Ok(self.frame(Kind::Ack, 0, 0, Vec::new()));
+            return Ok(self.ack_frame(0, Vec::new()));
         }
         Ok(Vec::new())
     }
@@ -850,7 +910,7 @@ impl Shared {
                         .take(MAX_GAPS)
                         .map(|g| (word(&g[..4]), word(&g[4..])))
                         .collect();
-                    out.extend(st.on_nak(&gaps));
+                    out.extend(st.on_nak(&gaps, f.seq));
                 } else if f.kind == Kind::Data {
                     match st.on_data(f.seq, f.payload) {
                         Ok(reply) => out.extend(reply),
@@ -982,7 +1042,7 @@ impl Shared {
             if let Some(nak) = st.nak() {
                 out.extend(nak);
             } else if st.rx.ack_owed > 0 {
-                out.extend(st.frame(Kind::Ack, 0, 0, Vec::new()));
+                out.extend(st.ack_frame(0, Vec::new()));
             }
             let quiet = st.last_heard.elapsed();
             let kick = st.open
@@ -1177,5 +1237,59 @@ impl Drop for Link {
     fn drop(&mut self) {
         // Ends both threads within a poll period (a dropped link is dead).
         self.shared.kill(LinkError::Closed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sender that has sent `n` bytes once, in frames of [`START_PAYLOAD`],
+    /// with a round trip long enough that the guard holds for the test.
+    fn sender(n: usize) -> State {
+        let mut st = State::new(1, true, Window::FAST);
+        st.tx.srtt = Some(Duration::from_secs(60));
+        st.tx.buf.extend(std::iter::repeat_n(7u8, n));
+        assert!(!st.transmit().is_empty());
+        st
+    }
+
+    /// More bytes after what was sent; returns the end of the last frame.
+    fn send_more(st: &mut State, n: usize) -> u32 {
+        st.tx.buf.extend(std::iter::repeat_n(8u8, n));
+        assert!(!st.transmit().is_empty());
+        st.tx.nxt
+    }
+
+    #[test]
+    fn a_lost_copy_is_sent_again_once_a_later_frame_got_through() {
+        let mut st = sender(4096);
+        let gap = [(0, u32::from(START_PAYLOAD))];
+        // The first frame never arrived: sent again at once.
+        assert!(!st.on_nak(&gap, 4096).is_empty());
+        // The request repeated, from a receiver that has heard nothing
+        // since: the copy may be on its way, so it is left alone.
+        assert!(st.on_nak(&gap, 4096).is_empty());
+        assert!(st.on_nak(&gap, 0).is_empty());
+        // The receiver heard a frame sent after the copy, and still lacks
+        // the range: on a line that keeps order, the copy was lost.
+        let later = send_more(&mut st, 512);
+        assert!(!st.on_nak(&gap, later).is_empty());
+        // ... and that new copy is again left alone until a frame after it
+        // arrives.
+        assert!(st.on_nak(&gap, later).is_empty());
+    }
+
+    #[test]
+    fn acknowledgements_say_which_frame_arrived_last() {
+        let mut st = State::new(1, true, Window::FAST);
+        assert!(st.on_data(0, vec![0; 100]).is_ok());
+        assert!(st.on_data(300, vec![0; 50]).is_ok());
+        assert_eq!(st.rx.last_end, 350);
+        let ack = st.ack_frame(0, Vec::new());
+        let mut decoded = Vec::new();
+        crate::frame::Splitter::default().feed(&ack, |b| decoded.push(Frame::decode(b)));
+        let f = decoded.pop().unwrap().unwrap();
+        assert_eq!((f.kind, f.seq, f.ack), (Kind::Ack, 350, 100));
     }
 }
