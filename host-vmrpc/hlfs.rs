@@ -91,12 +91,21 @@ struct OpenFile {
     file: HostFile,
 }
 
+/// A mount's node and file handles.
+///
+/// # Invariants
+///
+/// `node_count` and `file_count` are the number of entries of `nodes` and
+/// `files`: the limits are checked on every lookup and open, and counting
+/// a tree of a million nodes each time made a walk quadratic.
 struct Tables {
     nodes: RBTree<u64, Node>,
+    node_count: usize,
     /// The handle of each held dentry, so a name looked up twice gets one.
     by_key: RBTree<usize, u64>,
     next_node: u64,
     files: RBTree<u64, Arc<OpenFile>>,
+    file_count: usize,
     next_fh: u64,
 }
 
@@ -236,8 +245,8 @@ impl HlfsVm {
                 if Arc::ptr_eq(&m.export, e) {
                     let t = m.tables.lock();
                     mounts += 1;
-                    nodes += t.nodes.iter().count();
-                    files += t.files.iter().count();
+                    nodes += t.node_count;
+                    files += t.file_count;
                 }
             }
             let mut tag = KVec::new();
@@ -295,7 +304,16 @@ impl HlfsVm {
             pin_init!(Mount {
                 export,
                 tables <- new_mutex!(
-                    Tables { nodes, by_key, next_node: ROOT + 1, files: RBTree::new(), next_fh: 1 },
+                    // INVARIANT: the root is the one node; no file is open.
+                    Tables {
+                        nodes,
+                        node_count: 1,
+                        by_key,
+                        next_node: ROOT + 1,
+                        files: RBTree::new(),
+                        file_count: 0,
+                        next_fh: 1,
+                    },
                     "covmm_hlfs_tables"
                 ),
             }),
@@ -353,13 +371,15 @@ impl Mount {
                 return Ok(id);
             }
         }
-        if t.nodes.iter().count() >= MAX_NODES {
+        if t.node_count >= MAX_NODES {
             return Err(ENFILE);
         }
         let id = t.next_node;
         t.next_node += 1;
+        // INVARIANT: `id` is new, so the insertion adds an entry.
         t.nodes
             .insert(node_res.into_node(id, Node { path, lookups: 1 }));
+        t.node_count += 1;
         t.by_key.insert(key_res.into_node(key, id));
         Ok(id)
     }
@@ -375,6 +395,8 @@ impl Mount {
             }
             let gone = t.nodes.remove(&node);
             if let Some(g) = &gone {
+                // INVARIANT: an entry went.
+                t.node_count -= 1;
                 t.by_key.remove(&g.path.key());
             }
             gone
@@ -388,12 +410,14 @@ impl Mount {
         let res = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let open = Arc::new(OpenFile { file }, GFP_KERNEL)?;
         let mut t = self.tables.lock();
-        if t.files.iter().count() >= MAX_FILES {
+        if t.file_count >= MAX_FILES {
             return Err(EMFILE);
         }
         let fh = t.next_fh;
         t.next_fh += 1;
+        // INVARIANT: `fh` is new, so the insertion adds an entry.
         t.files.insert(res.into_node(fh, open));
+        t.file_count += 1;
         Ok(fh)
     }
 
@@ -406,7 +430,13 @@ impl Mount {
     }
 
     fn release(&self, fh: u64) -> Result {
-        let gone = self.tables.lock().files.remove(&fh).ok_or(EBADF)?;
+        let gone = {
+            let mut t = self.tables.lock();
+            let gone = t.files.remove(&fh).ok_or(EBADF)?;
+            // INVARIANT: an entry went.
+            t.file_count -= 1;
+            gone
+        };
         // The host file is put after the guard.
         drop(gone);
         Ok(())
