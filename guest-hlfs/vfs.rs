@@ -399,6 +399,8 @@ unsafe fn fs_of_inode<'a>(inode: *const bindings::inode) -> &'a Fs {
 const HLFS_MAGIC: c_ulong = 0x484c_4653; // "HLFS"
 /// `SB_RDONLY` (include/linux/fs/super_types.h).
 const SB_RDONLY: c_ulong = 1;
+/// `SB_ACTIVE` (include/linux/fs/super_types.h): cleared when unmounting.
+const SB_ACTIVE: c_ulong = 1 << 30;
 
 /// # Safety
 ///
@@ -578,9 +580,12 @@ unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
         bindings::clear_inode(inode);
     }
     // SAFETY: an hlfs inode of a live superblock (kill_sb evicts first).
-    let (h, fs) = unsafe { (hi(inode), fs_of_inode(inode)) };
+    let (h, fs, sb_flags) = unsafe { (hi(inode), fs_of_inode(inode), (*(*inode).i_sb).s_flags) };
     let n = h.nlookup.load(Relaxed);
-    if n > 0 {
+    // Unmounting: the host drops the mount's whole node table at `Umount`
+    // (kill_sb), so, as FUSE skips FORGET then, the inodes evicted on the
+    // way need no call each (a walk may have cached hundreds of thousands).
+    if n > 0 && sb_flags & SB_ACTIVE != 0 {
         let _ = fs.client.forget(h.node.load(Relaxed), n);
     }
 }
