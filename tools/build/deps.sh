@@ -8,7 +8,8 @@
 #  - host packages for the testbed and for building the debug kernel;
 #  - the trixie build root that reproduces Debian's own rustc/bindgen/gcc-14
 #    build, so modules link against Debian's stock kernel;
-#  - rustup's rust-src component and bindgen-cli for the debug kernel.
+#  - rustup's rust-src component and bindgen-cli for the debug kernel;
+#  - a static fio for the testbed's L2 (tools/build/fio.sh).
 . "$(dirname "$0")/common.sh"
 
 [ "$(id -u)" = 0 ] || die "make deps installs packages and needs root (try: sudo make deps)"
@@ -42,6 +43,7 @@ host_pkgs=(
 	libclang-19-dev clang-19 lld-19 llvm-19
 	socat procps util-linux ca-certificates jq
 	qemu-guest-agent # copied into the bench's L2 for its slowest anchor
+	git sqlite3 # copied into L2 for hlfs's workloads (fio is built: tools/build/fio.sh)
 	gcc-mingw-w64-x86-64-win32 # links covmm-agent for Windows
 )
 missing=()
@@ -117,5 +119,8 @@ if ! bindgen_ok; then
 	log "installing bindgen-cli (about 2 minutes)"
 	cargo install bindgen-cli --locked >&2
 fi
+
+# fio for the testbed's L2, static (the script says why).
+"$COVMM_ROOT/tools/build/fio.sh" >/dev/null
 
 log "dependencies are in place (cache: $COVMM_CACHE)"

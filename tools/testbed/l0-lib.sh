@@ -98,7 +98,8 @@ prepare_run_dir() {
 	rm -rf "$l1"
 
 	# L2: busybox, the testbed's agent, the guest tool, the serial channel's
-	# covmm-agent with its sample configuration, CoVMM's guest modules, and
+	# covmm-agent with its sample configuration, CoVMM's guest modules, the
+	# workloads of 41-hlfs-workloads, and
 	# on the stock kernel the anchors of `make bench`: Debian's virtio-vsock
 	# modules (listed in /etc/covmm-modules, which it loads) and L0's
 	# qemu-guest-agent.
@@ -108,6 +109,15 @@ prepare_run_dir() {
 		add_debian_modules "$tree/modroot" "$release" "$l2" vmw_vsock_virtio_transport
 		add_dynamic_binary "$l2" /usr/sbin/qemu-ga
 	fi
+	# The workloads that 41-hlfs-workloads runs on hlfs: Debian's sqlite3 and
+	# git, and a static fio.
+	add_dynamic_binary "$l2" /usr/bin/sqlite3
+	add_dynamic_binary "$l2" /usr/bin/git
+	# git runs some of its own commands (fsck: commit-graph verify) from its
+	# exec path.
+	mkdir -p "$l2/usr/lib/git-core"
+	ln -s /usr/bin/git "$l2/usr/lib/git-core/git"
+	cp "$("$COVMM_ROOT/tools/build/fio.sh")" "$l2/bin/fio"
 	cp "$tools/covmm-tb" "$tools/covmm-guest" "$tools/covmm-agent" "$l2/bin/"
 	cp "$COVMM_ROOT/tools/covmm-agent/agent.json" "$l2/etc/covmm-agent.json"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \

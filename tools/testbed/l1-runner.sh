@@ -15,12 +15,25 @@ echo "START $FLAVOR $(uname -r)" >"$RUN/results"
 # Where the kernel sits this boot (KASLR): places a stuck CPU's RIP (l0-lib.sh).
 grep -m1 ' _stext$' /proc/kallsyms >"$RUN/l1-stext"
 
+# The time limit of scenario NAME: SCENARIO_TIMEOUT, or more where the
+# scenario's file asks for it with a line "# testbed: time limit N s" (N on
+# the stock kernel, twice that on the debug kernel).
+time_limit() {
+	local file=$REPO/tools/testbed/scenarios/$1.sh own limit=${SCENARIO_TIMEOUT:-600}
+	own=$(sed -n 's/^# testbed: time limit \([0-9]*\) s$/\1/p' "$file" 2>/dev/null | head -n 1)
+	if [ -n "$own" ]; then
+		[ "$FLAVOR" = debug ] && own=$((own * 2))
+		[ "$own" -le "$limit" ] || limit=$own
+	fi
+	echo "$limit"
+}
+
 # run_scenario NAME LOG: one run of a scenario, its results in $RESULTS.
 run_scenario() {
 	local rc
 	: >"$RESULTS"
 	rm -f "$RUN/silent-death"
-	timeout --kill-after=15 "${SCENARIO_TIMEOUT:-600}" \
+	timeout --kill-after=15 "$(time_limit "$1")" \
 		bash -c '. "$REPO/tools/testbed/scenario-lib.sh" && scenario_main "$1"' covmm "$1" \
 		>"$2" 2>&1
 	rc=$?

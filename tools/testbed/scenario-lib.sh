@@ -16,8 +16,12 @@
 #                                  and NAME.vport.sock
 #   l2 NAME CMD...                 run CMD in the guest; prints its output,
 #                                  returns its status
+#   l2_long SECS NAME CMD...       the same, for a CMD that may take up to
+#                                  SECS seconds (l2 gives up after 120)
 #   l2_shared NAME                 the same guest for every scenario of the boot
 #   l2_stop NAME / l2_kill NAME    power off cleanly / SIGKILL its QEMU
+#   l2_crash NAME                  crash its kernel (sysrq c), keeping the
+#                                  panic out of the splat scan
 #   l2_raw NAME ARGS...            RAX of `covmm-guest raw ARGS` in the guest
 #   check DESC CMD...              passes if CMD succeeds
 #   check_eq DESC WANT GOT         passes if the strings are equal
@@ -249,6 +253,12 @@ l2() {
 	return $rc
 }
 
+l2_long() {
+	local L2_CMD_TIMEOUT=$1
+	shift
+	l2 "$@"
+}
+
 # What in an L2's console rules out putting its loss down to the platform.
 L2_REPORT_PATTERNS='WARNING:|BUG:|Oops|general protection fault|double fault|Kernel panic|Call Trace:|INFO: task|rcu: INFO:|soft lockup'
 
@@ -359,6 +369,31 @@ l2_kill() {
 	touch "$SOCKDIR/$name.death" # ended on purpose, not a finding
 	rm -f "$SOCKDIR/$name.pid"
 	unset "L2_PID[$name]" "SHARED_USED[$name]"
+}
+
+# l2_crash NAME: crash the guest's kernel on purpose (sysrq c), as a guest
+# that panics would end, and wait until its QEMU has exited (-no-reboot).
+# Its dmesg up to then is kept for the splat scan, and so is its console up
+# to the crash; the deliberate panic and what follows it go to
+# $RUN/log/l2-TAG-NAME-crash.log, which the scan does not read. Fails if the
+# guest did not go down through that crash.
+l2_crash() {
+	local name=$1 pid tag console
+	pid=$(cat "$SOCKDIR/$name.pid" 2>/dev/null) || return 1
+	tag=$(cat "$SOCKDIR/$name.tag")
+	console=$RUN/l2-$tag-$name-console.log
+	l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null
+	# The agent dies with the guest, so this never answers.
+	"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout 5 -- 'echo c >/proc/sysrq-trigger' >/dev/null 2>&1
+	_l2_wait_exit "$pid" || return 1
+	touch "$SOCKDIR/$name.death" # ended on purpose, not a finding
+	rm -f "$SOCKDIR/$name.pid"
+	unset "L2_PID[$name]" "SHARED_USED[$name]"
+	# sysrq announces the crash, then panic() reports it.
+	local crash='sysrq: Trigger a crash\|Kernel panic - not syncing: sysrq triggered crash'
+	grep -q "$crash" "$console" || return 1
+	sed -n "/$crash/,\$p" "$console" >"$RUN/log/l2-$tag-$name-crash.log"
+	sed -i "/$crash/,\$d" "$console"
 }
 
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@" 2>&1; }

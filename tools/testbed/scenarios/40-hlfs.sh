@@ -139,6 +139,30 @@ check "... mounts" l2 guest mount -t hlfs ro /mnt/r
 check_match "... refuses writes with EROFS" 'Read-only' "$(l2 guest 'touch /mnt/r/x 2>&1')"
 check_match "... and reads" '^v4$' "$(l2 guest cat /mnt/r/hello.txt)"
 check "the read-only mount unmounts" l2 guest umount /mnt/r
+
+# Id mapping: guest root is host uid/gid 1000 on this export; other host ids
+# show as 65534; a guest chown lands on the mapped host id, and one to an
+# unmapped id is refused.
+mkdir -p /tmp/hlfs-ids
+echo mine >/tmp/hlfs-ids/mine
+echo roots >/tmp/hlfs-ids/roots
+chown 1000:1000 /tmp/hlfs-ids/mine
+check "an export with uid and gid maps" \
+	"$COVMM" export "$vm" ids /tmp/hlfs-ids --uid-map 0:1000:1 --uid-map 2000:3000:10 --gid-map 0:1000:1
+check_match "overlapping map ranges are refused" 'overlap|invalid|Invalid' \
+	"$("$COVMM" export "$vm" bad /tmp/hlfs-ids --uid-map 0:1000:5 --uid-map 3:2000:1 2>&1)"
+check "... mounts" l2 guest mount -t hlfs ids /mnt/r
+check_eq "a file of host uid 1000 is guest root's" "0:0" "$(l2 guest stat -c %u:%g /mnt/r/mine)"
+check_eq "a file of host root shows as 65534" "65534:65534" "$(l2 guest stat -c %u:%g /mnt/r/roots)"
+check "guest chown to root and to 2005" l2 guest 'chown 0:0 /mnt/r/roots && chown 2005 /mnt/r/mine'
+check_eq "... land on host uids 1000 and 3005" "1000:1000 3005:1000" \
+	"$(stat -c %u:%g /tmp/hlfs-ids/roots /tmp/hlfs-ids/mine | tr '\n' ' ' | sed 's/ $//')"
+check_match "a chown to an unmapped uid is refused" 'Invalid argument' "$(l2 guest 'chown 5 /mnt/r/mine 2>&1')"
+check_eq "... and changes nothing" "3005" "$(stat -c %u /tmp/hlfs-ids/mine)"
+check "the mapped mount unmounts" l2 guest umount /mnt/r
+check "... and is withdrawn" "$COVMM" unexport "$vm" ids
+rm -rf /tmp/hlfs-ids
+
 mkdir -p /tmp/hlfs-small
 mount -t tmpfs -o size=1m tmpfs /tmp/hlfs-small
 check "a 1 MiB host file system exported" "$COVMM" export "$vm" small /tmp/hlfs-small

@@ -15,7 +15,7 @@ before=$(l1_slab_kb)
 seed=$((RANDOM * 32768 + RANDOM))
 echo "fuzz seed $seed"
 check "the fuzz module makes 100,000 calls (seed $seed)" \
-	env L2_CMD_TIMEOUT=540 bash -c '. "$REPO/tools/testbed/scenario-lib.sh" >/dev/null; l2 guest insmod /covmm/covmm_fuzz_guest.ko count=100000 seed='"$seed"
+	l2_long 540 guest insmod /covmm/covmm_fuzz_guest.ko count=100000 seed="$seed"
 summary=$(l2 guest dmesg | grep 'fuzz: 100000' | tail -n 1)
 echo "$summary"
 check_match "every result is a success or a documented errno" 'undocumented 0;' "$summary"

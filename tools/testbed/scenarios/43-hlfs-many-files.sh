@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+# testbed: time limit 1500 s
+# A guest walks 200,000 files on hlfs (ls -lR: a lookup and an lstat each)
+# while L1 samples the VMM's open file descriptors every second: hlfs holds
+# host nodes by dentry reference, never by file descriptor, so the count
+# must not follow the walk (virtiofsd's one O_PATH descriptor per inode is
+# what runs it out of descriptors on large trees).
+
+COVMM=$TOOLS/covmm
+X=/tmp/hlfs-many
+rm -rf "$X"
+mkdir -p "$X"
+
+check "host-vmrpc loads" host_load
+l2_shared guest || fail "the shared L2 guest boots"
+vm=$(l2_pid guest)
+check "guest-rvmrpc and guest-hlfs load" \
+	l2 guest 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'
+check "covmm export" "$COVMM" export "$vm" many "$X"
+l2 guest mkdir -p /mnt/w
+check "the guest mounts it" l2 guest mount -t hlfs many /mnt/w
+
+T=$X/tree
+t0=$(date +%s)
+mkdir "$T"
+for d in $(seq -w 0 199); do
+	mkdir "$T/d$d"
+	(cd "$T/d$d" && seq -f f%g 1000 | xargs touch)
+done
+echo "200,000 files made on the host in $(($(date +%s) - t0)) s"
+fds() { ls "/proc/$vm/fd" | wc -l; }
+fds_before=$(fds)
+echo "$fds_before" >/tmp/hlfs-fd-max
+(
+	while sleep 1; do
+		n=$(fds)
+		[ "$n" -le "$(cat /tmp/hlfs-fd-max)" ] || echo "$n" >/tmp/hlfs-fd-max
+	done
+) &
+sampler=$!
+t0=$(date +%s)
+check_eq "the guest finds and stats 200,000 files" 200000 \
+	"$(l2_long 3000 guest 'ls -lR /mnt/w/tree | grep -c "^-"')"
+echo "the walk took $(($(date +%s) - t0)) s"
+kill "$sampler"
+wait "$sampler" 2>/dev/null
+nodes=$("$COVMM" --json exports "$vm" | jq '.[] | select(.tag == "many") | .nodes')
+echo "VMM descriptors: $fds_before before the walk, at most $(cat /tmp/hlfs-fd-max) during it; node handles held after it: $nodes"
+check "the VMM's open descriptors did not grow with the walk" test "$(cat /tmp/hlfs-fd-max)" -le "$((fds_before + 4))"
+
+check "the mount unmounts (no forget per cached inode)" l2 guest umount /mnt/w
+check "covmm unexport" "$COVMM" unexport "$vm" many
+check "guest-hlfs unloads" l2 guest rmmod guest_hlfs
+rm -rf "$X" /tmp/hlfs-fd-max
