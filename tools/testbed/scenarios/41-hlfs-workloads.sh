@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# testbed: time limit 600 s
 # hlfs under real workloads, in L2 on a mount of an L1 directory: fio with
 # crc32c verification (sequential, random, O_DIRECT and shared-mapping
 # I/O), read back again from the host once the guest's caches are dropped;
