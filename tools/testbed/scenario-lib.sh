@@ -379,10 +379,12 @@ l2_kill() {
 # guest did not go down through that crash.
 l2_crash() {
 	local name=$1 pid tag console
-	pid=$(cat "$SOCKDIR/$name.pid" 2>/dev/null) || return 1
 	tag=$(cat "$SOCKDIR/$name.tag")
 	console=$RUN/l2-$tag-$name-console.log
-	l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null
+	# A guest that is gone already is reported as any other death (l2), so
+	# that one the platform lost runs the scenario again.
+	l2 "$name" dmesg >"$RUN/l2-$tag-$name-dmesg.txt" 2>/dev/null || return 1
+	pid=$(cat "$SOCKDIR/$name.pid" 2>/dev/null) || return 1
 	# The agent dies with the guest, so this never answers.
 	"$TOOLS/covmm-tb" exec "$SOCKDIR/$name.sock" --timeout 5 -- 'echo c >/proc/sysrq-trigger' >/dev/null 2>&1
 	_l2_wait_exit "$pid" || return 1
