@@ -59,7 +59,7 @@ soak: deps
 
 fmt:
 	cd tools && cargo fmt --all
-	rustfmt --edition 2021 --config-path tools/rustfmt.toml */*.rs samples/*/*.rs tools/testbed/modules/*.rs include/covmm/*.rs
+	rustfmt --edition 2021 --config-path tools/rustfmt.toml */*.rs guest-hlfs/vfs/*.rs samples/*/*.rs tools/testbed/modules/*.rs include/covmm/*.rs
 
 clippy:
 	cd tools && cargo clippy --all-targets -- -D warnings

@@ -16,7 +16,7 @@
 //! open, i.e. close-to-open), `cache=always` (kept until dropped) or
 //! `cache=none` (every read and write goes to the host).
 //!
-//! `client.rs` speaks the protocol; `vfs.rs` is the only file with
+//! `client.rs` speaks the protocol; `vfs.rs` and `vfs/` hold all the
 //! `unsafe`: the VFS callbacks and the VMRPC transport.
 
 use kernel::prelude::*;
