@@ -37,7 +37,10 @@ use kernel::{
     error::{from_err_ptr, to_result},
     ffi::{c_int, c_long, c_uint, c_ulong, c_void},
     prelude::*,
-    sync::atomic::{ordering::Relaxed, Atomic},
+    sync::atomic::{
+        ordering::{Acquire, Full, Relaxed},
+        Atomic,
+    },
     types::Opaque,
 };
 use zerocopy::IntoBytes;

@@ -288,6 +288,7 @@ pub(super) unsafe extern "C" fn write_end(
             raw::hlfs_i_size_write(inode, end);
         }
         bindings::filemap_dirty_folio(mapping, folio);
+        stamp(inode);
         raw::hlfs_folio_unlock(folio);
         raw::hlfs_folio_put(folio);
     }
@@ -319,8 +320,6 @@ pub(super) unsafe extern "C" fn writepages(
             Err(e) => return e.to_errno(),
         },
     };
-    // SAFETY: a live inode.
-    let isize = unsafe { raw::hlfs_i_size_read(inode) };
     let mut error: c_int = 0;
     let mut folio: *mut bindings::folio = ptr::null_mut();
     // Allocated up front: nothing allocates between folios.
@@ -338,8 +337,13 @@ pub(super) unsafe extern "C" fn writepages(
         // SAFETY: a non-null folio is locked and ours.
         let contiguous = !folio.is_null() && unsafe { raw::hlfs_folio_pos(folio) } == next;
         if !batch.is_empty() && (folio.is_null() || !contiguous || pages >= IO_PAGES) {
+            // The size now, not when writeback began: a write that extended
+            // the file since dirtied its folio after setting the size, and
+            // its bytes past the earlier size must go too.
+            // SAFETY: a live inode.
+            let isize = unsafe { raw::hlfs_i_size_read(inode) };
             // SAFETY: the batch's folios are under writeback and ours.
-            let r = unsafe { write_folios(fs, fh, start, isize, &batch) };
+            let r = unsafe { write_folios(inode, fs, fh, start, isize, &batch) };
             if r != 0 {
                 // SAFETY: records the error for fsync/close to report.
                 unsafe { raw::hlfs_mapping_set_error(mapping, r) };
@@ -376,13 +380,15 @@ pub(super) unsafe extern "C" fn writepages(
     error
 }
 
-/// Sends folios under writeback from `start` (no further than `isize`) and
-/// ends their writeback.
+/// Sends folios of `inode` under writeback from `start` (no further than
+/// `isize`) and ends their writeback.
 ///
 /// # Safety
 ///
-/// The folios are consecutive, under writeback and ours.
+/// `inode` is live; the folios are its, consecutive, under writeback and
+/// ours.
 pub(super) unsafe fn write_folios(
+    inode: *mut bindings::inode,
     fs: &Fs,
     fh: u64,
     start: i64,
@@ -412,6 +418,10 @@ pub(super) unsafe fn write_folios(
             .map(|_| ())
     };
     drop(pieces);
+    // The host's size and mtime moved: replies computed before must not
+    // land once the folios stop counting as pending.
+    // SAFETY: per the function's contract.
+    unsafe { stamp(inode) };
     for &f in folios {
         // SAFETY: per the function's contract.
         unsafe { bindings::folio_end_writeback(f) };

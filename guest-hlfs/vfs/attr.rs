@@ -106,14 +106,25 @@ pub(super) unsafe extern "C" fn setattr(
     if req.valid == 0 {
         return 0;
     }
+    let resize = v & bindings::ATTR_SIZE != 0;
+    if resize {
+        // Replies in flight carry the old size: they must not land after
+        // the new one.
+        // SAFETY: a live inode.
+        unsafe { stamp(inode) };
+    }
+    let since = attr_version(fs);
     match fs.client.setattr(h.node.load(Relaxed), fh, req) {
         Ok(attr) => {
             // SAFETY: a live inode; the size change is applied locally too.
             unsafe {
-                if v & bindings::ATTR_SIZE != 0 {
+                if resize {
                     bindings::truncate_setsize(inode, a.ia_size);
                 }
-                apply_attr(inode, &attr);
+                apply_attr(inode, &attr, since);
+                if resize {
+                    stamp(inode);
+                }
             }
             0
         }

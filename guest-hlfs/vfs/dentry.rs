@@ -48,12 +48,13 @@ pub(super) unsafe extern "C" fn d_revalidate(
             core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize),
         )
     };
+    let since = attr_version(fs);
     match fs.client.lookup(dnode, name) {
         Ok(e) if e.node == h.node.load(Relaxed) => {
             // The host counted one more lookup of a node we hold.
             h.nlookup.fetch_add(1, Relaxed);
             // SAFETY: a live hlfs inode.
-            unsafe { apply_attr(inode, &e.attr) };
+            unsafe { apply_attr(inode, &e.attr, since) };
             1
         }
         Ok(e) => {

@@ -182,6 +182,7 @@ pub(super) unsafe extern "C" fn fallocate(
     if r != 0 {
         return r as c_long;
     }
+    let since = attr_version(fs);
     match fs
         .client
         .fallocate(of.fh, mode as u32, offset as u64, len as u64)
@@ -190,7 +191,8 @@ pub(super) unsafe extern "C" fn fallocate(
             // SAFETY: a live inode.
             unsafe {
                 bindings::truncate_pagecache_range(inode, offset, offset.saturating_add(len) - 1);
-                apply_attr(inode, &attr);
+                apply_attr(inode, &attr, since);
+                stamp(inode);
             }
             0
         }
@@ -234,6 +236,7 @@ pub(super) unsafe fn direct_io(
     let mut done = 0usize;
     while done < total {
         let n = (total - done).min(CHUNK);
+        let since = attr_version(fs);
         if write {
             // SAFETY: `buf` is writable for `n` bytes.
             let got = unsafe { raw::hlfs_copy_from_iter(buf.as_mut_ptr().cast(), n, iter) };
@@ -254,7 +257,7 @@ pub(super) unsafe fn direct_io(
             Ok((m, attr)) => {
                 if write {
                     // SAFETY: a live inode.
-                    unsafe { apply_attr(inode, &attr) };
+                    unsafe { apply_attr(inode, &attr, since) };
                 }
                 m.min(n)
             }
@@ -280,6 +283,7 @@ pub(super) unsafe fn direct_io(
             if *pos > raw::hlfs_i_size_read(inode) {
                 raw::hlfs_i_size_write(inode, *pos);
             }
+            stamp(inode);
         }
     }
     done as isize

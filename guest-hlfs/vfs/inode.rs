@@ -20,6 +20,9 @@ pub(crate) struct HlfsInode {
     pub(super) nlookup: Atomic<u64>,
     /// Jiffies until which the attributes are trusted.
     pub(super) attr_until: Atomic<u64>,
+    /// The mount's attribute version at the last local change to the
+    /// file's size or data (see [`stamp`]).
+    pub(super) modified: Atomic<u64>,
     /// Open writable host handles, for writeback (0: free).
     pub(super) writers: [Atomic<u64>; WRITERS],
     pub(super) _pin: PhantomPinned,
@@ -46,6 +49,7 @@ pub(super) unsafe extern "C" fn alloc_inode(
         node: Atomic::new(0),
         nlookup: Atomic::new(0),
         attr_until: Atomic::new(0),
+        modified: Atomic::new(0),
         writers: core::array::from_fn(|_| Atomic::new(0)),
         _pin: PhantomPinned,
     };
@@ -118,6 +122,7 @@ pub(super) unsafe extern "C" fn iget_set(inode: *mut bindings::inode, data: *mut
 pub(super) unsafe fn iget(
     sb: *mut bindings::super_block,
     entry: &Entry,
+    since: u64,
 ) -> Result<*mut bindings::inode> {
     let mut node = entry.node;
     // SAFETY: the callbacks match the data we pass.
@@ -149,7 +154,7 @@ pub(super) unsafe fn iget(
         }
     } else {
         // SAFETY: a live, referenced inode.
-        unsafe { apply_attr(inode, &entry.attr) };
+        unsafe { apply_attr(inode, &entry.attr, since) };
     }
     Ok(inode)
 }
@@ -193,18 +198,50 @@ pub(super) unsafe fn init_inode(inode: *mut bindings::inode, attr: &HlfsAttr) {
                 );
             }
         }
-        apply_attr(inode, attr);
+        // A new inode has no local changes.
+        apply_attr(inode, attr, u64::MAX);
     }
 }
 
-/// Takes a reply's attributes into the inode and restarts its attribute
-/// timeout. Changes on the host (size or mtime) drop the cached pages,
-/// unless local writes are pending, which the host has not seen yet.
+/// The mount's attribute version now. A caller takes it before a request
+/// whose reply carries attributes, and hands it to [`apply_attr`].
+pub(super) fn attr_version(fs: &Fs) -> u64 {
+    fs.attr_version.load(Acquire)
+}
+
+/// Records a local change to the inode's size or data: a write into the
+/// page cache, written-back or direct data reaching the host, a truncation.
+/// A reply the host computed before it (its size and mtime older than the
+/// guest's) must not be applied after it; as FUSE's `attr_version`.
 ///
 /// # Safety
 ///
 /// `inode` is a live hlfs inode.
-pub(super) unsafe fn apply_attr(inode: *mut bindings::inode, attr: &HlfsAttr) {
+pub(super) unsafe fn stamp(inode: *const bindings::inode) {
+    // SAFETY: per the function's contract.
+    let (h, fs) = unsafe { (hi(inode), fs_of_inode(inode)) };
+    let v = fs.attr_version.fetch_add(1, Full).wrapping_add(1);
+    let mut cur = h.modified.load(Relaxed);
+    // Concurrent stamps: the latest wins.
+    while cur < v {
+        match h.modified.cmpxchg(cur, v, Full) {
+            Ok(_) => break,
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Takes a reply's attributes into the inode and restarts its attribute
+/// timeout. Changes on the host (size or mtime) drop the cached pages. The
+/// size and times are left alone while local writes are pending, which the
+/// host has not seen yet, and when the inode changed locally after
+/// `since` (the [`attr_version`] taken before the request): the reply is
+/// older than the guest's own state then.
+///
+/// # Safety
+///
+/// `inode` is a live hlfs inode.
+pub(super) unsafe fn apply_attr(inode: *mut bindings::inode, attr: &HlfsAttr, since: u64) {
     // SAFETY: per the function's contract.
     let (h, fs) = unsafe { (hi(inode), fs_of_inode(inode)) };
     // SAFETY: as above.
@@ -215,7 +252,7 @@ pub(super) unsafe fn apply_attr(inode: *mut bindings::inode, attr: &HlfsAttr) {
     // SAFETY: plain field and helper updates on a live inode.
     unsafe {
         let mapping = ptr::from_mut(&mut (*inode).i_data);
-        let dirty = raw::hlfs_mapping_dirty(mapping);
+        let dirty = raw::hlfs_mapping_dirty(mapping) || h.modified.load(Acquire) > since;
         let (mut sec, mut nsec) = (0i64, 0u32);
         raw::hlfs_inode_get_mtime(inode, &mut sec, &mut nsec);
         let size = raw::hlfs_i_size_read(inode);
@@ -265,9 +302,10 @@ pub(super) unsafe fn refresh(inode: *mut bindings::inode, force: bool) -> Result
     if !force && attr_fresh(h) {
         return Ok(());
     }
+    let since = attr_version(fs);
     let attr = fs.client.getattr(h.node.load(Relaxed))?;
     // SAFETY: per the function's contract.
-    unsafe { apply_attr(inode, &attr) };
+    unsafe { apply_attr(inode, &attr, since) };
     Ok(())
 }
 

@@ -29,9 +29,10 @@ pub(super) unsafe extern "C" fn lookup(
 ) -> *mut bindings::dentry {
     // SAFETY: per the function's contract.
     let (fs, node, name) = unsafe { (fs_of_inode(dir), hi(dir).node.load(Relaxed), dname(dentry)) };
+    let since = attr_version(fs);
     let inode = match fs.client.lookup(node, name) {
         // SAFETY: the superblock is live.
-        Ok(e) => match unsafe { iget((*dir).i_sb, &e) } {
+        Ok(e) => match unsafe { iget((*dir).i_sb, &e, since) } {
             Ok(i) => i,
             Err(e) => return e.to_ptr(),
         },
@@ -52,9 +53,13 @@ pub(super) unsafe fn instantiate(
     dentry: *mut bindings::dentry,
     entry: Result<Entry>,
 ) -> c_int {
+    // Taken after the request: what it made is new, and an inode that is
+    // not (a link's) is applied no later than it would be otherwise.
+    // SAFETY: per the function's contract.
+    let since = attr_version(unsafe { fs_of_inode(dir) });
     let inode = match entry {
         // SAFETY: per the function's contract.
-        Ok(e) => match unsafe { iget((*dir).i_sb, &e) } {
+        Ok(e) => match unsafe { iget((*dir).i_sb, &e, since) } {
             Ok(i) => i,
             Err(e) => return e.to_errno(),
         },
@@ -176,6 +181,7 @@ pub(super) unsafe extern "C" fn link(
     };
     // SAFETY: a live hlfs inode.
     let h = unsafe { hi(inode) };
+    let since = attr_version(fs);
     match fs.client.link(h.node.load(Relaxed), dnode, name) {
         Ok(e) => {
             // The host may hand out another handle for the new name: the
@@ -189,7 +195,7 @@ pub(super) unsafe extern "C" fn link(
             // SAFETY: `inode` is live; d_instantiate takes the reference we
             // take here.
             unsafe {
-                apply_attr(inode, &e.attr);
+                apply_attr(inode, &e.attr, since);
                 bindings::ihold(inode);
                 bindings::d_instantiate(dentry, inode);
                 hi(dir).attr_until.store(now(), Relaxed);

@@ -102,6 +102,8 @@ pub(super) unsafe extern "C" fn hlfs_rs_set_option(
 pub(crate) struct Fs {
     pub(super) client: Client,
     pub(super) opts: Options,
+    /// Counts local changes to files' sizes and data (see [`stamp`]).
+    pub(super) attr_version: Atomic<u64>,
 }
 
 /// The superblock's `Fs`.
@@ -172,6 +174,7 @@ pub(super) unsafe extern "C" fn hlfs_rs_fill_super(
         Fs {
             client,
             opts: *opts,
+            attr_version: Atomic::new(0),
         },
         GFP_KERNEL,
     ) {
@@ -201,7 +204,7 @@ pub(super) unsafe extern "C" fn hlfs_rs_fill_super(
         raw::hlfs_sb_set_xattr(sb);
     }
     // SAFETY: the superblock is set up.
-    let inode = match unsafe { iget(sb, &root) } {
+    let inode = match unsafe { iget(sb, &root, 0) } {
         Ok(i) => i,
         Err(e) => return e.to_errno(),
     };
