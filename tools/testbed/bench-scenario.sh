@@ -7,7 +7,7 @@
 B=$RUN/bench.txt
 : >"$B"
 # BENCH_PARTS picks sections, for a quicker look at one of them.
-part() { [[ " ${BENCH_PARTS:-vmrpc rv com io} " == *" $1 "* ]]; }
+part() { [[ " ${BENCH_PARTS:-vmrpc rv fs com io} " == *" $1 "* ]]; }
 # middle: the median of the numbers on stdin, one per line (an odd count:
 # the rounds below).
 middle() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -93,6 +93,74 @@ fi
 
 check_match "Reverse VMRPC meminfo was timed" '"p50_us":[0-9.]+' "$rv"
 l2_stop rv
+fi
+# hlfs against virtio-9p (cache=loose, msize 512 KiB) and virtiofs
+# (virtiofsd from crates.io, cache=auto, no DAX), all three on the same L1
+# directory and in the same one-vCPU guest: `covmm-tb fs-bench` runs the
+# same workload on each mount in turn, FS_ROUNDS times with the order
+# rotated; the table has the medians.
+if part fs; then
+FS_MIB=${FS_MIB:-256}
+FS_FILES=${FS_FILES:-10000}
+FS_ROUNDS=${FS_ROUNDS:-3}
+FSX=/tmp/fs-bench
+rm -rf "$FSX"
+mkdir -p "$FSX"
+VFS_SOCK=$SOCKDIR/fs-virtiofs.sock
+rm -f "$VFS_SOCK"
+# The chroot sandbox: L1 runs chrooted into L0's root over 9p, where the
+# namespace sandbox's pivot_root is refused.
+"$VIRTIOFSD" --socket-path="$VFS_SOCK" --shared-dir="$FSX" --cache=auto --sandbox=chroot \
+	>"$RUN/log/bench-scenario-virtiofsd.log" 2>&1 &
+vfsd=$!
+for _ in $(seq 50); do [ -S "$VFS_SOCK" ] && break; sleep 0.2; done
+check "virtiofsd listens" test -S "$VFS_SOCK"
+l2_start fs -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+	-chardev "socket,id=vfs,path=$VFS_SOCK" -device vhost-user-fs-pci,chardev=vfs,tag=vfs \
+	-fsdev "local,id=p9,path=$FSX,security_model=none" -device virtio-9p-pci,fsdev=p9,mount_tag=p9 ||
+	fail "the file system bench guest boots"
+fs_vm=$(l2_pid fs)
+l2 fs 'for m in $(cat /etc/covmm-modules 2>/dev/null); do insmod $m; done; true'
+check "guest-rvmrpc and guest-hlfs load" \
+	l2 fs 'insmod /covmm/guest_rvmrpc.ko servers=0 && insmod /covmm/guest_hlfs.ko'
+check "covmm export" "$TOOLS/covmm" export "$fs_vm" fsb "$FSX"
+l2 fs mkdir -p /mnt/hlfs /mnt/9p /mnt/virtiofs
+check "hlfs mounts" l2 fs mount -t hlfs fsb /mnt/hlfs
+check "virtio-9p mounts" l2 fs mount -t 9p -o trans=virtio,version=9p2000.L,cache=loose,msize=524288 p9 /mnt/9p
+check "virtiofs mounts" l2 fs mount -t virtiofs vfs /mnt/virtiofs
+# The tarball (this repository at HEAD) is read from the guest's memory, so
+# only its extraction is on the file system measured.
+git -c safe.directory='*' -C "$REPO" archive HEAD >"$FSX/src.tar"
+l2 fs cp /mnt/hlfs/src.tar /tmp/src.tar
+rm -f "$FSX/src.tar"
+: >/tmp/fs-figures
+order=(hlfs 9p virtiofs)
+for round in $(seq "$FS_ROUNDS"); do
+	for fs in "${order[@]}"; do
+		out=$(l2_long 1800 fs covmm-tb fs-bench "/mnt/$fs" --file-mib "$FS_MIB" --files "$FS_FILES" --tar /tmp/src.tar)
+		echo "round $round, $fs: $out"
+		echo "$fs $out" >>/tmp/fs-figures
+	done
+	order=("${order[@]:1}" "${order[0]}")
+done
+for fs in hlfs 9p virtiofs; do
+	check_eq "$fs: $FS_ROUNDS rounds measured" "$FS_ROUNDS" "$(grep -c "^$fs {" /tmp/fs-figures)"
+	for key in seq_write_mbps seq_read_mbps rand_read_iops create_per_s stat_per_s unlink_per_s \
+		slab_bytes_per_file tar_s; do
+		echo "fs_${fs}_$key=$(grep "^$fs {" /tmp/fs-figures | field "$key" | middle)"
+	done >>"$B"
+done
+{
+	echo "fs_file_mib=$FS_MIB"
+	echo "fs_files=$FS_FILES"
+	echo "fs_tar_entries=$(git -c safe.directory='*' -C "$REPO" archive HEAD | tar -t | wc -l)"
+} >>"$B"
+l2 fs 'umount /mnt/hlfs; umount /mnt/9p; umount /mnt/virtiofs'
+l2_stop fs
+# virtiofsd serves one VMM connection and exits when it closes.
+kill "$vfsd" 2>/dev/null
+wait "$vfsd" 2>/dev/null
+rm -rf "$FSX"
 fi
 check "host-vmrpc unloads" host_unload
 

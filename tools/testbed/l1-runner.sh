@@ -7,7 +7,7 @@ set -u
 . /run/covmm/env
 export REPO FLAVOR MODE RELEASE KERNEL MODULES TOOLS
 # The benchmark's knobs, when set (l0-lib.sh).
-export BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N SOAK_SMP
+export BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N SOAK_SMP FS_MIB FS_FILES FS_ROUNDS VIRTIOFSD
 RUN=/run/covmm
 export RUN
 mkdir -p "$RUN/log"

@@ -12,6 +12,7 @@
 mod agent;
 mod client;
 mod frame;
+mod fsbench;
 mod ioload;
 mod iomon_probe;
 mod probe;
@@ -151,6 +152,23 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// In a guest: the hlfs benchmark's workload (sequential and random I/O,
+    /// metadata, a tarball) on the file system mounted at DIR; prints JSON.
+    FsBench {
+        dir: PathBuf,
+        /// Size of the sequential file, in MiB.
+        #[arg(long, default_value_t = 256)]
+        file_mib: u64,
+        /// Number of 4 KiB random reads of it.
+        #[arg(long, default_value_t = 4096)]
+        random_reads: u64,
+        /// Number of small files to create, stat and unlink.
+        #[arg(long, default_value_t = 10000)]
+        files: u64,
+        /// A tarball to extract and time.
+        #[arg(long)]
+        tar: Option<PathBuf>,
+    },
     /// In a guest: write DATA at OFFSET of FILE through a shared writable
     /// mapping, and msync it.
     MmapWrite {
@@ -223,6 +241,31 @@ fn main() {
                 1
             }
         },
+        Command::FsBench {
+            dir,
+            file_mib,
+            random_reads,
+            files,
+            tar,
+        } => {
+            let workload = fsbench::Workload {
+                dir,
+                file_mib,
+                random_reads,
+                files,
+                tar,
+            };
+            match fsbench::run(&workload) {
+                Ok(figures) => {
+                    println!("{}", serde_json::to_string(&figures).unwrap_or_default());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("covmm-tb fs-bench: {e}");
+                    1
+                }
+            }
+        }
         Command::VsockServe { port } => match vsock::serve(port) {
             Ok(()) => 0,
             Err(e) => {
