@@ -9,7 +9,7 @@
 #  - the trixie build root that reproduces Debian's own rustc/bindgen/gcc-14
 #    build, so modules link against Debian's stock kernel;
 #  - rustup's rust-src component and bindgen-cli for the debug kernel;
-#  - a static fio for the testbed's L2 (tools/build/fio.sh).
+#  - a static fio for the testbed's L2 (tools/build/testbed-tool.sh).
 . "$(dirname "$0")/common.sh"
 
 [ "$(id -u)" = 0 ] || die "make deps installs packages and needs root (try: sudo make deps)"
@@ -43,8 +43,9 @@ host_pkgs=(
 	libclang-19-dev clang-19 lld-19 llvm-19
 	socat procps util-linux ca-certificates jq
 	qemu-guest-agent # copied into the bench's L2 for its slowest anchor
-	git sqlite3 # copied into L2 for hlfs's workloads (fio is built: tools/build/fio.sh)
+	git sqlite3 stress-ng # copied into L2 for hlfs's workloads (fio is built: tools/build/testbed-tool.sh)
 	gcc-mingw-w64-x86-64-win32 # links covmm-agent for Windows
+	libseccomp-dev libcap-ng-dev # virtiofsd, the virtiofs anchor of the hlfs bench
 )
 missing=()
 for p in "${host_pkgs[@]}"; do
@@ -121,6 +122,6 @@ if ! bindgen_ok; then
 fi
 
 # fio for the testbed's L2, static (the script says why).
-"$COVMM_ROOT/tools/build/fio.sh" >/dev/null
+"$COVMM_ROOT/tools/build/testbed-tool.sh" fio >/dev/null
 
 log "dependencies are in place (cache: $COVMM_CACHE)"

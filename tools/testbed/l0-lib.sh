@@ -101,23 +101,32 @@ prepare_run_dir() {
 	# covmm-agent with its sample configuration, CoVMM's guest modules, the
 	# workloads of 41-hlfs-workloads, and
 	# on the stock kernel the anchors of `make bench`: Debian's virtio-vsock
-	# modules (listed in /etc/covmm-modules, which it loads) and L0's
-	# qemu-guest-agent.
+	# (and in bench runs 9p and virtiofs) modules (listed in
+	# /etc/covmm-modules, which it loads) and L0's qemu-guest-agent.
 	local l2=$run/.l2-root
 	new_initramfs_dir "$l2" "$TESTBED/l2-init"
 	if [ "$flavor" = stock ]; then
 		add_debian_modules "$tree/modroot" "$release" "$l2" vmw_vsock_virtio_transport
 		add_dynamic_binary "$l2" /usr/sbin/qemu-ga
 	fi
-	# The workloads that 41-hlfs-workloads runs on hlfs: Debian's sqlite3 and
-	# git, and a static fio.
+	# The hlfs benchmark's anchors, virtio-9p and virtiofs (only there, so
+	# that the test scenarios' guests stay as they were).
+	local virtiofsd=
+	if [ "$mode" = bench ] && [[ " ${BENCH_PARTS:-fs} " == *" fs "* ]]; then
+		add_debian_modules "$tree/modroot" "$release" "$l2" 9pnet_virtio 9p virtiofs
+		virtiofsd=$("$COVMM_ROOT/tools/build/testbed-tool.sh" virtiofsd)
+	fi
+	# The workloads that 41-hlfs-workloads and 44-hlfs-stress run on hlfs:
+	# Debian's sqlite3, git and stress-ng (33 MB with its libraries), and a
+	# static fio.
 	add_dynamic_binary "$l2" /usr/bin/sqlite3
 	add_dynamic_binary "$l2" /usr/bin/git
+	add_dynamic_binary "$l2" /usr/bin/stress-ng
 	# git runs some of its own commands (fsck: commit-graph verify) from its
 	# exec path.
 	mkdir -p "$l2/usr/lib/git-core"
 	ln -s /usr/bin/git "$l2/usr/lib/git-core/git"
-	cp "$("$COVMM_ROOT/tools/build/fio.sh")" "$l2/bin/fio"
+	cp "$("$COVMM_ROOT/tools/build/testbed-tool.sh" fio)" "$l2/bin/fio"
 	cp "$tools/covmm-tb" "$tools/covmm-guest" "$tools/covmm-agent" "$l2/bin/"
 	cp "$COVMM_ROOT/tools/covmm-agent/agent.json" "$l2/etc/covmm-agent.json"
 	cp "$COVMM_ROOT/build/$flavor/guest-rvmrpc/guest_rvmrpc.ko" \
@@ -139,9 +148,10 @@ prepare_run_dir() {
 		SCENARIO_TIMEOUT=${SCENARIO_TIMEOUT:-$([ "$flavor" = debug ] && echo 600 || echo 300)}
 		SOAK_SECONDS=${SOAK_SECONDS:-600}
 	EOF
+	[ -z "$virtiofsd" ] || echo "VIRTIOFSD=$virtiofsd" >>"$run/env"
 	# The benchmark's knobs, passed on only when set (bench-scenario.sh).
 	local knob
-	for knob in BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N SOAK_SMP; do
+	for knob in BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N SOAK_SMP FS_MIB FS_FILES FS_ROUNDS; do
 		[ -z "${!knob:-}" ] || echo "$knob=\"${!knob}\"" >>"$run/env"
 	done
 	cp "$TESTBED/l1-runner.sh" "$run/l1-runner.sh"

@@ -49,7 +49,8 @@ SCENARIO=""
 # The runner points RESULTS at the current scenario's own file.
 _result() {
 	echo "$1 $SCENARIO: $2" >>"${RESULTS:-$RUN/results}"
-	echo "$1: $2"
+	# The log says when, from the scenario's start: where its time went.
+	echo "$1: $2 (at $SECONDS s)"
 }
 pass() { _result PASS "$1"; }
 fail() { _result FAIL "$1"; }
@@ -88,6 +89,15 @@ host_unload() {
 }
 
 host_loaded() { grep -q '^host_vmrpc ' /proc/modules; }
+
+# by_flavor STOCK DEBUG: the size of a workload on this kernel. The stock run
+# checks a workload at full size; the debug kernel (KASAN, lockdep, under
+# TCG, each operation several times slower) runs the same steps on a smaller
+# size, which is enough for its purpose, the splat scan, and keeps the debug
+# suite inside CI's 90 minutes.
+by_flavor() {
+	if [ "$FLAVOR" = debug ]; then echo "$2"; else echo "$1"; fi
+}
 
 # check_slab_flat DESC BEFORE AFTER: passes if L1's unreclaimable slab grew by
 # less than 512 kB. On the stock kernel readings move by about 100 kB around
@@ -139,11 +149,27 @@ _l2_boot() {
 	for f in "$RUN/l2-$tag-$name-console.log" "$RUN/l2-$tag-$name-dmesg.txt"; do
 		[ ! -f "$f" ] || mv "$f" "${f%.*}.$(date +%s).old.${f##*.}"
 	done
+	# L2_USER=UID: QEMU runs as that user and group, with no other groups,
+	# as an unprivileged VMM does. It gets /dev/kvm, a kernel it can read
+	# (the cache under /root is not), the socket directory, and the files
+	# it opens made its own.
+	local kernel=$KERNEL as=()
+	if [ -n "${L2_USER:-}" ]; then
+		as=(setpriv --reuid="$L2_USER" --regid="$L2_USER" --clear-groups --)
+		chmod 0666 /dev/kvm
+		chmod 1777 "$SOCKDIR"
+		kernel=$SOCKDIR/$name.vmlinuz
+		install -m 0644 "$KERNEL" "$kernel"
+		for f in "$RUN/l2-$tag-$name-console.log" "$RUN/log/$tag-$name-qemu-debug.log"; do
+			: >"$f"
+			chown "$L2_USER:$L2_USER" "$f"
+		done
+	fi
 	# QEMU's exit status is kept: an L2 that dies on its own is a finding.
 	(
-		qemu-system-x86_64 -enable-kvm -cpu host -smp "$L2_SMP" -m 512 \
+		"${as[@]}" qemu-system-x86_64 -enable-kvm -cpu host -smp "$L2_SMP" -m 512 \
 			-nodefaults -no-reboot -display none \
-			-kernel "$KERNEL" -initrd "$RUN/l2.cpio.gz" \
+			-kernel "$kernel" -initrd "$RUN/l2.cpio.gz" \
 			-append "console=ttyS0 loglevel=5 panic=-1 oops=panic kunit.filter_glob=covmm* covmm.name=$name" \
 			-serial "file:$RUN/l2-$tag-$name-console.log" \
 			-device virtio-serial-pci \
@@ -214,6 +240,16 @@ l2_shared() {
 	fi
 	_l2_boot "$name" shared || return 1
 	SHARED_USED[$name]=1
+}
+
+# l2_start_alone NAME [QEMU ARGS]: l2_start, once the shared guests are
+# powered off. Two L2s at once is when the emulated platform loses guests,
+# and L1 with them (Documentation/testbed.md, "Quirks"): in a debug run a
+# second guest died while booting, and L1 triple-faulted when it booted
+# again. The next scenario that wants the shared guest boots it anew.
+l2_start_alone() {
+	stop_shared_guests
+	l2_start "$@"
 }
 
 # Prints why an L2's QEMU has ended ("running" if it has not, "never started").

@@ -10,7 +10,7 @@ rm -rf "$X"
 mkdir -p "$X"
 
 check "host-vmrpc loads" host_load
-l2_start crash || fail "an L2 guest boots"
+l2_start_alone crash || fail "an L2 guest boots"
 vm=$(l2_pid crash)
 check "guest-rvmrpc and guest-hlfs load" \
 	l2 crash 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'

@@ -5,7 +5,7 @@
 # host nodes by dentry reference, never by file descriptor, so the count
 # must not follow the walk (virtiofsd's one O_PATH descriptor per inode is
 # what runs it out of descriptors on large trees). On the debug kernel the
-# tree has 20,000 files: creating 200,000 in L1's tmpfs under KASAN and
+# tree has 5,000 files: creating 200,000 in L1's tmpfs under KASAN and
 # lockdep alone ran past five minutes, too much for CI's 90.
 
 COVMM=$TOOLS/covmm
@@ -22,7 +22,7 @@ check "covmm export" "$COVMM" export "$vm" many "$X"
 l2 guest mkdir -p /mnt/w
 check "the guest mounts it" l2 guest mount -t hlfs many /mnt/w
 
-DIRS=$([ "$FLAVOR" = debug ] && echo 20 || echo 200)
+DIRS=$(by_flavor 200 5)
 FILES=$((DIRS * 1000))
 T=$X/tree
 t0=$(date +%s)

@@ -1,0 +1,47 @@
+# SPDX-License-Identifier: GPL-2.0
+# testbed: time limit 900 s
+# stress-ng's file system stressors on hlfs for 5 minutes, all at once, with
+# --verify: each stressor checks what it reads back and the results of its
+# operations. stress-ng must report a successful run with no stressor
+# failing, the guest's kernel log stays clean (the runner scans it), and once
+# stress-ng is done the export holds nothing: every file and directory the
+# stressors made was removed through hlfs. Sizes are kept to 16 MiB per
+# stressor (128 MiB, its least, for copy-file), so that the whole run fits
+# in L1's memory. stress-ng is Debian's, copied into L2 with its libraries
+# (prepare_run_dir in l0-lib.sh).
+
+COVMM=$TOOLS/covmm
+X=/tmp/hlfs-stress
+rm -rf "$X"
+mkdir -p "$X"
+
+check "host-vmrpc loads" host_load
+l2_shared guest || fail "the shared L2 guest boots"
+vm=$(l2_pid guest)
+check "guest-rvmrpc and guest-hlfs load" \
+	l2 guest 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'
+check "covmm export" "$COVMM" export "$vm" stress "$X"
+l2 guest mkdir -p /mnt/w
+check "the guest mounts it" l2 guest mount -t hlfs stress /mnt/w
+
+STRESSORS="access chdir chmod chown copy-file dentry dir dirdeep dirmany fallocate fcntl
+	filename flock fpunch hdd iomix link lockf mknod open readahead rename seek symlink
+	sync-file touch utime xattr"
+args=""
+for s in $STRESSORS; do args="$args --$s 1"; done
+SZ=16M
+args="$args --hdd-bytes $SZ --fallocate-bytes $SZ --iomix-bytes $SZ --readahead-bytes $SZ
+	--seek-size $SZ --sync-file-bytes $SZ --copy-file-bytes 128M --dirdeep-inodes 20000"
+out=$(l2_long 840 guest "cd /mnt/w && /usr/bin/stress-ng --temp-path /mnt/w --timeout 300s --verify \
+	--metrics-brief $(echo $args) 2>&1; echo \"exit status \$?\"")
+echo "$out"
+check_match "stress-ng ran $(echo $STRESSORS | wc -w) stressors for 5 minutes and exited 0" \
+	'exit status 0$' "$out"
+check_match "... and reported a successful run" 'info: .* successful run completed' "$out"
+check_eq "... with no stressor failing" "" "$(echo "$out" | grep -E ' fail: |unsuccessful run')"
+check_eq "... and the export is empty again" "" "$(find "$X" -mindepth 1 | head -n 5)"
+
+check "the mount unmounts" l2 guest umount /mnt/w
+check "covmm unexport" "$COVMM" unexport "$vm" stress
+check "guest-hlfs unloads" l2 guest rmmod guest_hlfs
+rm -rf "$X"
