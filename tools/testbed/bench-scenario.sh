@@ -151,6 +151,7 @@ for fs in hlfs 9p virtiofs; do
 	done >>"$B"
 done
 {
+	echo "fs_rounds=$FS_ROUNDS"
 	echo "fs_file_mib=$FS_MIB"
 	echo "fs_files=$FS_FILES"
 	echo "fs_tar_entries=$(git -c safe.directory='*' -C "$REPO" archive HEAD | tar -t | wc -l)"

@@ -171,7 +171,7 @@ run, against the same L1 directory. L1 runs under software emulation (TCG)
 and L2 under nested KVM, so absolute numbers are far from real hardware;
 the ratios are what the targets are about.
 
-$(mib "$((v[fs_file_mib] << 20))") file, $(printf "%'d" "${v[fs_files]}") small files, a tarball of ${v[fs_tar_entries]} entries; medians of the rounds.
+$(mib "$((v[fs_file_mib] << 20))") file, $(printf "%'d" "${v[fs_files]}") small files, a tarball of ${v[fs_tar_entries]} entries; the median of ${v[fs_rounds]} round(s) per row.
 
 | Row | hlfs | virtio-9p | hlfs vs 9p | virtiofs | hlfs vs virtiofs | Targets |
 | --- | --- | --- | --- | --- | --- | --- |
