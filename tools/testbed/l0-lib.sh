@@ -113,7 +113,10 @@ prepare_run_dir() {
 	# that the test scenarios' guests stay as they were).
 	local virtiofsd=
 	if [ "$mode" = bench ] && [[ " ${BENCH_PARTS:-fs} " == *" fs "* ]]; then
-		add_debian_modules "$tree/modroot" "$release" "$l2" 9pnet_virtio 9p virtiofs
+		add_debian_modules "$tree/modroot" "$release" "$l2" 9pnet_virtio 9p
+		# Debian builds virtiofs into the kernel (fs/fuse holds only cuse).
+		[ -z "$(find "$tree/modroot" -name 'virtiofs.ko*')" ] ||
+			add_debian_modules "$tree/modroot" "$release" "$l2" virtiofs
 		virtiofsd=$("$COVMM_ROOT/tools/build/testbed-tool.sh" virtiofsd)
 	fi
 	# The workloads that 41-hlfs-workloads and 44-hlfs-stress run on hlfs:
