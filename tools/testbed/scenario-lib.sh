@@ -242,6 +242,26 @@ l2_shared() {
 	SHARED_USED[$name]=1
 }
 
+# hlfs_shared_mount TAG DIR: the shared guest with guest-rvmrpc (one
+# Reverse VMRPC thread) and guest-hlfs loaded, DIR exported to it as TAG and
+# mounted at /mnt/w; sets vm. hlfs_shared_unmount TAG [DESC] undoes it.
+hlfs_shared_mount() {
+	check "host-vmrpc loads" host_load
+	l2_shared guest || fail "the shared L2 guest boots"
+	vm=$(l2_pid guest)
+	check "guest-rvmrpc and guest-hlfs load" \
+		l2 guest 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'
+	check "covmm export" "$TOOLS/covmm" export "$vm" "$1" "$2"
+	l2 guest mkdir -p /mnt/w
+	check "the guest mounts it" l2 guest mount -t hlfs "$1" /mnt/w
+}
+
+hlfs_shared_unmount() {
+	check "${2:-the mount unmounts}" l2 guest umount /mnt/w
+	check "covmm unexport" "$TOOLS/covmm" unexport "$vm" "$1"
+	check "guest-hlfs unloads" l2 guest rmmod guest_hlfs
+}
+
 # l2_start_alone NAME [QEMU ARGS]: l2_start, once the shared guests are
 # powered off. Two L2s at once is when the emulated platform loses guests,
 # and L1 with them (Documentation/testbed.md, "Quirks"): in a debug run a

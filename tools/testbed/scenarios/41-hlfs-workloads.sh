@@ -10,20 +10,12 @@
 # sqlite3 makes 500 transactions: in CI's debug run the four 16 MiB jobs
 # alone took 8.5 minutes, and 2,000 transactions 320 s.
 
-COVMM=$TOOLS/covmm
 X=/tmp/hlfs-work
 SRC=/tmp/hlfs-src
 rm -rf "$X" "$SRC"
 mkdir -p "$X" "$SRC"
 
-check "host-vmrpc loads" host_load
-l2_shared guest || fail "the shared L2 guest boots"
-vm=$(l2_pid guest)
-check "guest-rvmrpc and guest-hlfs load" \
-	l2 guest 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'
-check "covmm export" "$COVMM" export "$vm" work "$X"
-l2 guest mkdir -p /mnt/w
-check "the guest mounts it" l2 guest mount -t hlfs work /mnt/w
+hlfs_shared_mount work "$X"
 drop_guest_caches() { l2 guest 'sync && echo 3 >/proc/sys/vm/drop_caches'; }
 MIB=$(by_flavor 16 4)
 ROWS=$(by_flavor 10000 500)
@@ -89,7 +81,5 @@ check_eq "... and integrity_check on the host" ok "$(sqlite3 "$X/db.sqlite" 'PRA
 check_eq "... with the same rows" "$(sqlite3 "$X/db.sqlite" 'SELECT sum(length(v)), max(i) FROM t;')" \
 	"$(l2 guest "/usr/bin/sqlite3 /mnt/w/db.sqlite 'SELECT sum(length(v)), max(i) FROM t;'")"
 
-check "the mount unmounts" l2 guest umount /mnt/w
-check "covmm unexport" "$COVMM" unexport "$vm" work
-check "guest-hlfs unloads" l2 guest rmmod guest_hlfs
+hlfs_shared_unmount work
 rm -rf "$X" "$SRC"

@@ -13,14 +13,7 @@ X=/tmp/hlfs-many
 rm -rf "$X"
 mkdir -p "$X"
 
-check "host-vmrpc loads" host_load
-l2_shared guest || fail "the shared L2 guest boots"
-vm=$(l2_pid guest)
-check "guest-rvmrpc and guest-hlfs load" \
-	l2 guest 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'
-check "covmm export" "$COVMM" export "$vm" many "$X"
-l2 guest mkdir -p /mnt/w
-check "the guest mounts it" l2 guest mount -t hlfs many /mnt/w
+hlfs_shared_mount many "$X"
 
 DIRS=$(by_flavor 200 5)
 FILES=$((DIRS * 1000))
@@ -52,7 +45,5 @@ nodes=$("$COVMM" --json exports "$vm" | jq '.[] | select(.tag == "many") | .node
 echo "VMM descriptors: $fds_before before the walk, at most $(cat /tmp/hlfs-fd-max) during it; node handles held after it: $nodes"
 check "the VMM's open descriptors did not grow with the walk" test "$(cat /tmp/hlfs-fd-max)" -le "$((fds_before + 4))"
 
-check "the mount unmounts (no forget per cached inode)" l2 guest umount /mnt/w
-check "covmm unexport" "$COVMM" unexport "$vm" many
-check "guest-hlfs unloads" l2 guest rmmod guest_hlfs
+hlfs_shared_unmount many "the mount unmounts (no forget per cached inode)"
 rm -rf "$X" /tmp/hlfs-fd-max

@@ -11,19 +11,11 @@
 # Debian's, copied into L2 with its libraries (prepare_run_dir in
 # l0-lib.sh).
 
-COVMM=$TOOLS/covmm
 X=/tmp/hlfs-stress
 rm -rf "$X"
 mkdir -p "$X"
 
-check "host-vmrpc loads" host_load
-l2_shared guest || fail "the shared L2 guest boots"
-vm=$(l2_pid guest)
-check "guest-rvmrpc and guest-hlfs load" \
-	l2 guest 'insmod /covmm/guest_rvmrpc.ko servers=1 && insmod /covmm/guest_hlfs.ko'
-check "covmm export" "$COVMM" export "$vm" stress "$X"
-l2 guest mkdir -p /mnt/w
-check "the guest mounts it" l2 guest mount -t hlfs stress /mnt/w
+hlfs_shared_mount stress "$X"
 
 STRESSORS="access chdir chmod chown copy-file dentry dir dirdeep dirmany fallocate fcntl
 	filename flock fpunch hdd iomix link lockf mknod open readahead rename seek symlink
@@ -54,7 +46,5 @@ check_match "... and reported a successful run" 'info: .* successful run complet
 check_eq "... with no stressor failing" "" "$(echo "$out" | grep -E ' fail: |unsuccessful run')"
 check_eq "... and the export is empty again" "" "$(find "$X" -mindepth 1 | head -n 5)"
 
-check "the mount unmounts" l2 guest umount /mnt/w
-check "covmm unexport" "$COVMM" unexport "$vm" stress
-check "guest-hlfs unloads" l2 guest rmmod guest_hlfs
+hlfs_shared_unmount stress
 rm -rf "$X"
