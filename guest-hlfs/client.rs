@@ -17,6 +17,12 @@ use crate::vfs::{Rpc, RpcBuf};
 /// most 256) must also cover the request and the vector.
 pub(crate) const IO_PAGES: usize = 240;
 
+/// Largest page-cache folio of an hlfs file (64 pages, 256 KiB), so that a
+/// folio always fits in one `READ` or `WRITE` (and, physically contiguous,
+/// takes one segment of it).
+pub(crate) const MAX_FOLIO_ORDER: u32 = 6;
+const _: () = assert!(1 << MAX_FOLIO_ORDER <= IO_PAGES);
+
 /// What a node looked up or created came back as.
 pub(crate) struct Entry {
     pub(crate) node: u64,

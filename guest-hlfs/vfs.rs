@@ -47,7 +47,7 @@ use zerocopy::IntoBytes;
 
 use crate::abi::hlfs::{self as proto, HlfsAttr, HlfsReq, Op};
 use crate::api;
-use crate::client::{Client, Entry, Piece, IO_PAGES};
+use crate::client::{Client, Entry, Piece, IO_PAGES, MAX_FOLIO_ORDER};
 use crate::{CacheMode, Options};
 
 mod aops;

@@ -252,10 +252,24 @@ void hlfs_folio_end_read(struct folio *folio, bool success)
 	folio_end_read(folio, success);
 }
 
-struct folio *hlfs_grab_folio(struct address_space *mapping, loff_t pos)
+struct folio *hlfs_grab_folio(struct address_space *mapping, loff_t pos,
+			      size_t len)
 {
-	return __filemap_get_folio(mapping, pos >> PAGE_SHIFT, FGP_WRITEBEGIN,
+	return __filemap_get_folio(mapping, pos >> PAGE_SHIFT,
+				   FGP_WRITEBEGIN | fgf_set_order(len),
 				   mapping_gfp_mask(mapping));
+}
+
+void hlfs_mapping_set_max_order(struct address_space *mapping,
+				unsigned int order)
+{
+	mapping_set_folio_order_range(mapping, 0, order);
+}
+
+void hlfs_bdi_set_pages(struct super_block *sb, unsigned long pages)
+{
+	sb->s_bdi->ra_pages = pages;
+	sb->s_bdi->io_pages = pages;
 }
 
 struct folio *hlfs_readahead_folio(struct readahead_control *rac)

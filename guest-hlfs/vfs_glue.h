@@ -76,7 +76,11 @@ void hlfs_folio_zero_segment(struct folio *folio, size_t start, size_t end);
 void hlfs_folio_unlock(struct folio *folio);
 void hlfs_folio_put(struct folio *folio);
 void hlfs_folio_end_read(struct folio *folio, bool success);
-struct folio *hlfs_grab_folio(struct address_space *mapping, loff_t pos);
+struct folio *hlfs_grab_folio(struct address_space *mapping, loff_t pos,
+			      size_t len);
+void hlfs_mapping_set_max_order(struct address_space *mapping,
+				unsigned int order);
+void hlfs_bdi_set_pages(struct super_block *sb, unsigned long pages);
 struct folio *hlfs_readahead_folio(struct readahead_control *rac);
 struct file *hlfs_readahead_file(const struct readahead_control *rac);
 struct inode *hlfs_mapping_host(const struct address_space *mapping);

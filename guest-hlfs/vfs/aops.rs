@@ -159,7 +159,9 @@ pub(super) unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control)
     loop {
         // SAFETY: each folio comes locked and referenced for us to fill.
         let folio = unsafe { raw::hlfs_readahead_folio(rac) };
-        let flush = folio.is_null() || pages >= IO_PAGES;
+        // SAFETY: a non-null folio is locked and ours.
+        let more = (!folio.is_null()).then(|| unsafe { raw::hlfs_folio_size(folio) } / 4096);
+        let flush = more.is_none_or(|n| pages + n > IO_PAGES);
         if flush && !batch.is_empty() {
             match &fh {
                 // SAFETY: the batch's folios are locked and consecutive.
@@ -186,8 +188,7 @@ pub(super) unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control)
             unsafe { raw::hlfs_folio_end_read(folio, false) };
             continue;
         }
-        // SAFETY: a locked folio.
-        pages += unsafe { raw::hlfs_folio_size(folio) } / 4096;
+        pages += more.unwrap_or(0);
     }
 }
 
@@ -203,7 +204,7 @@ pub(super) unsafe extern "C" fn write_begin(
     _fsdata: *mut *mut c_void,
 ) -> c_int {
     // SAFETY: per the function's contract.
-    let folio = match from_err_ptr(unsafe { raw::hlfs_grab_folio(mapping, pos) }) {
+    let folio = match from_err_ptr(unsafe { raw::hlfs_grab_folio(mapping, pos, len as usize) }) {
         Ok(f) => f,
         Err(e) => return e.to_errno(),
     };
@@ -335,8 +336,12 @@ pub(super) unsafe extern "C" fn writepages(
         // takes back the previous one.
         folio = unsafe { bindings::writeback_iter(mapping, wbc, folio, &mut error) };
         // SAFETY: a non-null folio is locked and ours.
-        let contiguous = !folio.is_null() && unsafe { raw::hlfs_folio_pos(folio) } == next;
-        if !batch.is_empty() && (folio.is_null() || !contiguous || pages >= IO_PAGES) {
+        let fits = !folio.is_null()
+            && unsafe {
+                raw::hlfs_folio_pos(folio) == next
+                    && pages + raw::hlfs_folio_size(folio) / 4096 <= IO_PAGES
+            };
+        if !batch.is_empty() && !fits {
             // The size now, not when writeback began: a write that extended
             // the file since dirtied its folio after setting the size, and
             // its bytes past the earlier size must go too.

@@ -179,6 +179,9 @@ pub(super) unsafe fn init_inode(inode: *mut bindings::inode, attr: &HlfsAttr) {
                 (*inode).i_op = &FILE_IOPS;
                 (*inode).__bindgen_anon_3.i_fop = &FILE_FOPS.0;
                 (*inode).i_data.a_ops = &AOPS;
+                // Large folios: a fraction of the per-page work of the page
+                // cache and of writeback, and fewer segments per host call.
+                raw::hlfs_mapping_set_max_order(&mut (*inode).i_data, MAX_FOLIO_ORDER);
             }
             S_IFDIR => {
                 (*inode).i_op = &DIR_IOPS;

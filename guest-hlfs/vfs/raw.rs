@@ -56,7 +56,10 @@ extern "C" {
     pub(super) fn hlfs_grab_folio(
         mapping: *mut bindings::address_space,
         pos: i64,
+        len: usize,
     ) -> *mut bindings::folio;
+    pub(super) fn hlfs_mapping_set_max_order(mapping: *mut bindings::address_space, order: u32);
+    pub(super) fn hlfs_bdi_set_pages(sb: *mut bindings::super_block, pages: c_ulong);
     pub(super) fn hlfs_readahead_folio(
         rac: *mut bindings::readahead_control,
     ) -> *mut bindings::folio;

@@ -188,6 +188,10 @@ pub(super) unsafe extern "C" fn hlfs_rs_fill_super(
     if r != 0 {
         return r;
     }
+    // Read ahead as far as one host call carries (the default is 128 KiB),
+    // as 9p does with its msize.
+    // SAFETY: the bdi was just set up.
+    unsafe { raw::hlfs_bdi_set_pages(sb, IO_PAGES as c_ulong) };
     // SAFETY: as above.
     unsafe {
         (*sb).s_fs_info = KBox::into_raw(fs).cast();
