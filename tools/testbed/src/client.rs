@@ -6,6 +6,7 @@
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,12 +34,31 @@ fn fresh_id() -> u64 {
     (u64::from(std::process::id()) << 40) ^ nanos
 }
 
+/// Connects to `sock` by `deadline`. A QEMU whose main loop is stuck never
+/// accepts, and once its listen backlog is full a unix `connect()` blocks
+/// for good, so the connection is made on a thread of its own, abandoned
+/// if it is still blocked at the deadline.
+fn connect_by(sock: &Path, deadline: Instant) -> io::Result<UnixStream> {
+    let (tx, rx) = mpsc::channel();
+    let path = sock.to_owned();
+    thread::spawn(move || {
+        let _ = tx.send(UnixStream::connect(path));
+    });
+    let left = deadline.saturating_duration_since(Instant::now());
+    rx.recv_timeout(left).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the socket's owner does not accept connections",
+        ))
+    })
+}
+
 /// Runs `cmd` in the guest behind `sock`, waiting at most `timeout` for the
 /// command itself plus a margin for the channel.
 pub fn exec(sock: &Path, cmd: &str, timeout: Duration) -> Result<Response, ClientError> {
     let deadline = Instant::now() + timeout + Duration::from_secs(10);
     let mut stream = loop {
-        match UnixStream::connect(sock) {
+        match connect_by(sock, deadline) {
             Ok(s) => break s,
             Err(e) if Instant::now() < deadline && e.kind() == io::ErrorKind::ConnectionRefused => {
                 thread::sleep(Duration::from_millis(50))
