@@ -19,9 +19,10 @@ read -r _ failed <"$run/summary"
 [ "$failed" -eq 0 ] || die "the benchmark run hit $failed problems; see $run/results"
 
 declare -A v
-# Figures of 100 and more keep one decimal; smaller ones (spreads) stay whole.
+# Fractions of 100 and more keep one decimal, smaller ones two; whole
+# numbers (spreads) stay whole.
 while IFS== read -r k val; do
-	v[$k]=$(awk -v x="$val" 'BEGIN { if (x ~ /^[0-9]+\.[0-9]+$/ && x >= 100) printf "%.1f", x; else printf "%s", x }')
+	v[$k]=$(awk -v x="$val" 'BEGIN { if (x !~ /^[0-9]+\.[0-9]+$/) printf "%s", x; else printf (x >= 100 ? "%.1f" : "%.2f"), x }')
 done <"$run/bench.txt"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v r="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = dir == "max" ? r <= t : r >= t; print ok ? "met" : "missed" }'; }
