@@ -34,19 +34,17 @@ fs_r() {
 }
 fs_row() {
 	local label=$1 key=$2 vfs_target=${3:-}
-	local r9 rv
+	local r9 vfs="not measured" rv= vfs_verdict="not measured"
 	r9=$(fs_r "$key" 9p)
 	if has "fs_virtiofs_$key"; then
+		vfs=${v[fs_virtiofs_$key]}
 		rv=$(fs_r "$key" virtiofs)
-		printf '| %s | %s | %s | %sx | %s | %sx | at least 2x vs 9p (%s)%s |\n' "$label" \
-			"${v[fs_hlfs_$key]}" "${v[fs_9p_$key]}" "$r9" "${v[fs_virtiofs_$key]}" "$rv" \
-			"$(verdict "$r9" 2 min)" \
-			"$([ -z "$vfs_target" ] || echo ", at least 1.2x vs virtiofs ($(verdict "$rv" 1.2 min))")"
-	else
-		printf '| %s | %s | %s | %sx | not measured | | at least 2x vs 9p (%s)%s |\n' "$label" \
-			"${v[fs_hlfs_$key]}" "${v[fs_9p_$key]}" "$r9" "$(verdict "$r9" 2 min)" \
-			"$([ -z "$vfs_target" ] || echo ", at least 1.2x vs virtiofs (not measured)")"
+		vfs_verdict=$(verdict "$rv" 1.2 min)
+		rv=${rv}x
 	fi
+	printf '| %s | %s | %s | %sx | %s | %s | at least 2x vs 9p (%s)%s |\n' "$label" \
+		"${v[fs_hlfs_$key]}" "${v[fs_9p_$key]}" "$r9" "$vfs" "$rv" "$(verdict "$r9" 2 min)" \
+		"$([ -z "$vfs_target" ] || echo ", at least 1.2x vs virtiofs ($vfs_verdict)")"
 }
 mib() { awk -v b="$1" 'BEGIN { if (b < 1048576) printf "%g KiB", b / 1024; else printf "%g MiB", b / 1048576 }'; }
 has() { [ -n "${v[$1]:-}" ]; }
