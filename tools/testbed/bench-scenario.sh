@@ -113,7 +113,8 @@ FS_ROUNDS=${FS_ROUNDS:-3}
 FSX=/tmp/fs-bench
 rm -rf "$FSX"
 mkdir -p "$FSX"
-VFS_SOCK=$SOCKDIR/fs-virtiofs.sock
+# Not fs-virtiofs.sock: that is the guest agent's socket (_l2_boot).
+VFS_SOCK=$SOCKDIR/virtiofsd.sock
 # The tarball (this repository at HEAD) is read from the guest's memory, so
 # only its extraction is on the file system measured.
 git -c safe.directory='*' -C "$REPO" archive HEAD >/tmp/fs-bench.tar
@@ -168,8 +169,8 @@ read -ra order <<<"hlfs ${FS_ANCHORS:-9p virtiofs}"
 measured=("${order[@]}")
 for round in $(seq "$FS_ROUNDS"); do
 	for fs in "${order[@]}"; do
-		# A guest lost to the platform gets one more try.
-		for try in 1 2; do
+		# A guest lost to the platform gets two more tries.
+		for try in 1 2 3; do
 			out=
 			fs_guest "$fs" &&
 				out=$(l2_long 1800 "fs-$fs" covmm-tb fs-bench "/mnt/$fs" --file-mib "$FS_MIB" \
