@@ -15,7 +15,8 @@ build_static_tools() {
 	local target=x86_64-unknown-linux-gnu
 	(cd "$COVMM_ROOT/tools" &&
 		RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release --target "$target" \
-			-p covmm-testbed -p covmm-guest -p covmm -p covmm-agent -p covmm-sample-user-print >&2) || die "building the static tools failed"
+			-p covmm-testbed -p covmm-guest -p covmm -p covmm-agent -p covmm-sample-user-print \
+			--bins --example io-policy >&2) || die "building the static tools failed"
 	echo "$COVMM_ROOT/tools/target/$target/release"
 }
 

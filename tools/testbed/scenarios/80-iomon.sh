@@ -149,6 +149,10 @@ check "monitoring on during the storm" "$COVMM" iomon "$vm" on
 top=$("$COVMM" iotop "$vm" --iterations 2)
 echo "$top"
 check_match "iotop ranks the busy port first" '^pio +0x2e0 +[0-9.]+ ' "$(awk '/^KIND/ { n++; getline; if (n == 2) print }' <<<"$top")"
+policy=$("$TOOLS/examples/io-policy" --json --interval 1)
+echo "io-policy: $policy"
+check_eq "the sample policy (tools/covmm/examples/io-policy.rs) finds the VM I/O-bound" true \
+	"$(jq ".[] | select(.vm == $vm) | .io_bound" <<<"$policy")"
 # The last session stays readable after off, so one is made first: the
 # slab readings compare like with like.
 echo on >"$P/iomon" && echo off >"$P/iomon"
