@@ -34,17 +34,19 @@ fs_r() {
 }
 fs_row() {
 	local label=$1 key=$2 vfs_target=${3:-}
-	local r9 vfs="not measured" rv= vfs_verdict="not measured"
-	r9=$(fs_r "$key" 9p)
-	if has "fs_virtiofs_$key"; then
-		vfs=${v[fs_virtiofs_$key]}
-		rv=$(fs_r "$key" virtiofs)
-		vfs_verdict=$(verdict "$rv" 1.2 min)
-		rv=${rv}x
-	fi
-	printf '| %s | %s | %s | %sx | %s | %s | at least 2x vs 9p (%s)%s |\n' "$label" \
-		"${v[fs_hlfs_$key]}" "${v[fs_9p_$key]}" "$r9" "$vfs" "$rv" "$(verdict "$r9" 2 min)" \
-		"$([ -z "$vfs_target" ] || echo ", at least 1.2x vs virtiofs ($vfs_verdict)")"
+	local cells=() fs r
+	local -A target=([9p]=2 [virtiofs]=1.2) verdict=([9p]="not measured" [virtiofs]="not measured")
+	for fs in 9p virtiofs; do
+		if has "fs_${fs}_$key"; then
+			r=$(fs_r "$key" "$fs")
+			cells+=("${v[fs_${fs}_$key]}" "${r}x")
+			verdict[$fs]=$(verdict "$r" "${target[$fs]}" min)
+		else
+			cells+=("not measured" "")
+		fi
+	done
+	printf '| %s | %s | %s | %s | %s | %s | at least 2x vs 9p (%s)%s |\n' "$label" "${v[fs_hlfs_$key]}" \
+		"${cells[@]}" "${verdict[9p]}" "$([ -z "$vfs_target" ] || echo ", at least 1.2x vs virtiofs (${verdict[virtiofs]})")"
 }
 mib() { awk -v b="$1" 'BEGIN { if (b < 1048576) printf "%g KiB", b / 1024; else printf "%g MiB", b / 1048576 }'; }
 has() { [ -n "${v[$1]:-}" ]; }
@@ -190,13 +192,11 @@ $(fs_row "tarball extraction, with sync (s)" tar_s)
 
 L2 memory per cached file (guest slab growth over the stat pass, divided by
 the files: inode, dentry and what each file system keeps with them):
-hlfs ${v[fs_hlfs_slab_bytes_per_file]} bytes, virtio-9p ${v[fs_9p_slab_bytes_per_file]},
+hlfs ${v[fs_hlfs_slab_bytes_per_file]} bytes, virtio-9p ${v[fs_9p_slab_bytes_per_file]:-not measured},
 virtiofs ${v[fs_virtiofs_slab_bytes_per_file]:-not measured}.
-$(has fs_virtiofs_seq_write_mbps || echo "
-virtiofs was left out of this run (\`FS_ANCHORS=9p\`): in this testbed, L2's
-QEMU never completes its vhost-user connection to virtiofsd (virtiofsd
-waits for it, and L1 goes idle), although the same binaries connect on
-L0; see Documentation/hlfs.md.")
+$(has fs_9p_seq_write_mbps && has fs_virtiofs_seq_write_mbps || echo "
+An anchor said \"not measured\" was left out of this run (\`FS_ANCHORS\`);
+Documentation/hlfs.md says why.")
 
 How (hlfs): each file system mounts the same L1 tmpfs directory in a
 one-vCPU L2 booted for the measurement: hlfs (\`covmm export\`, default
