@@ -123,7 +123,7 @@ are far from real hardware; the ratios are what the targets are about.
 
 How (I/O monitor): a one-vCPU L2 with no CoVMM module runs
 \`covmm-tb io-load 0x2e0 --count ${v[io_count]} --write\` (OUT to a free port,
-answered by QEMU in L1) five times in each configuration, in turn, each a
+answered by QEMU in L1) ${v[io_rounds]:-5} times in each configuration, in turn, each a
 second after the configuration changed; the table has the medians. With
 monitoring on, \`covmm iotrace --follow\` drains the trace in L1 (in
 batches: \`COVMM_IOMON_READ_BATCH\`); with the ring full nothing reads it.
