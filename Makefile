@@ -12,7 +12,7 @@
 #   make demo            boot the nested testbed and show CoVMM at work
 #   make check           run every test: cargo, KUnit, testbed scenarios
 #   make bench           measure VMRPC against its anchors -> Documentation/bench.md
-#   make soak            park a Reverse VMRPC server under guest load (SOAK_SECONDS=600)
+#   make soak            park a Reverse VMRPC server under guest load (SOAK_SECONDS=600, SOAK_SMP=2)
 #   make CLIPPY=1        build the modules with clippy
 #
 # Kernel builds are cached under $(COVMM_CACHE), keyed by version and config.

@@ -31,9 +31,10 @@ while [ $# -gt 0 ]; do
 done
 [ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <(default_scenarios)
 # Limits for a whole boot, well above what the suite takes (about 17 and 31
-# minutes on 2 cores), so that only a hang reaches them. A stock boot that
-# had to boot an L2 again ran past 20 minutes in CI (2026-12-06), so the
-# stock limit leaves about 8 minutes beyond a good boot.
+# minutes on 2 cores), so that only a hang reaches them. A stock boot ran
+# past 20 minutes in CI on 2026-12-06, when 20-two-guests took five minutes
+# instead of half of one, so the stock limit leaves about 8 minutes beyond
+# a good boot.
 [ -n "$timeout" ] || timeout=$([ "$flavor" = debug ] && echo 2700 || echo 1500)
 
 tree=$("$COVMM_ROOT/tools/build/kernel.sh" "$flavor" | tail -n1)
