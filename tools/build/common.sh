@@ -17,6 +17,14 @@ export KERNEL_SERIES COVMM_CACHE COVMM_ROOT
 
 log() { printf '[covmm] %s\n' "$*" >&2; }
 die() { printf '[covmm] error: %s\n' "$*" >&2; exit 1; }
+# require_clean_run RUN WHAT: dies unless the testbed run in RUN left a
+# summary with no failure; run.sh itself ends well whatever its results.
+require_clean_run() {
+	local run=$1 what=$2 failed
+	[ -f "$run/summary" ] || die "the $what produced no summary; see $run/l1-console.log"
+	read -r _ failed <"$run/summary"
+	[ "$failed" -eq 0 ] || die "the $what hit $failed problems; see $run/results"
+}
 
 # The machine's own Debian mirror, read from its apt sources, so that no host
 # name is ever written into the repository.

@@ -15,8 +15,7 @@ if [ -z "${BENCH_TABLE_ONLY:-}" ]; then
 fi
 run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
 [ -s "$run/bench.txt" ] || die "the benchmark produced no numbers; see $run/results and $run/log/"
-read -r _ failed <"$run/summary"
-[ "$failed" -eq 0 ] || die "the benchmark run hit $failed problems; see $run/results"
+require_clean_run "$run" "benchmark run"
 
 declare -A v
 # Fractions of 100 and more keep one decimal, smaller ones two; whole

@@ -7,5 +7,4 @@
 "$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode demo demo-scenario >/dev/null || true
 run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
 cat "$run/demo.txt" 2>/dev/null || die "the demo produced no transcript; see $run/l1-console.log"
-read -r _ failed <"$run/summary"
-[ "$failed" -eq 0 ] || die "the demo hit $failed problems; see $run/results"
+require_clean_run "$run" demo

@@ -9,8 +9,4 @@ export SOAK_SECONDS=$s SCENARIO_TIMEOUT=$((s + 300))
 run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
 rm -f "$run/summary"
 "$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode soak --timeout $((s + 600)) soak-scenario
-# run.sh prints the results but ends well whatever they were.
-[ -f "$run/summary" ] || die "the soak produced no summary; see $run/l1-console.log"
-read -r passed failed <"$run/summary"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] || die "the soak hit $failed problems; see $run/results"
+require_clean_run "$run" soak
