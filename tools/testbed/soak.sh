@@ -7,6 +7,5 @@
 s=${SOAK_SECONDS:-600}
 export SOAK_SECONDS=$s SCENARIO_TIMEOUT=$((s + 300))
 run=$COVMM_ROOT/build/testbed/${FLAVOR:-stock}
-rm -f "$run/summary"
 "$COVMM_ROOT/tools/testbed/run.sh" --flavor "${FLAVOR:-stock}" --mode soak --timeout $((s + 600)) soak-scenario
 require_clean_run "$run" soak
