@@ -4,6 +4,13 @@
 
 TESTBED=$COVMM_ROOT/tools/testbed
 
+# The time limit of one L1 boot that runs the whole suite on FLAVOR, well
+# above what the suite takes (about 17 and 31 minutes on 2 cores), so that
+# only a hang reaches it. A stock boot ran past 20 minutes in CI on
+# 2026-12-06, when 20-two-guests took five minutes instead of half of one,
+# so the stock limit leaves about 8 minutes beyond a good boot.
+l1_boot_limit() { if [ "$1" = debug ]; then echo 2700; else echo 1500; fi; }
+
 # Every scenario in tools/testbed/scenarios, in name order.
 default_scenarios() {
 	find "$TESTBED/scenarios" -name '*.sh' -printf '%f\n' | sed 's/\.sh$//' | sort
@@ -187,10 +194,11 @@ boot_l1() {
 		-virtfs "local,path=$COVMM_ROOT,mount_tag=covmmrepo,security_model=none,readonly=on"
 		-monitor "unix:$run/l1-monitor.sock,server=on,wait=off")
 	"${qemu[@]}" &
-	local pid=$! deadline=$((SECONDS + timeout)) looks=0 wedged last= same=0
+	local pid=$! deadline=$((SECONDS + timeout)) looks=0 wedged last= same=0 stalled
 	while kill -0 "$pid" 2>/dev/null; do
 		# Every 10 s: a CPU that QEMU stopped waking (l1_wedged_cpus),
-		# the same one three looks in a row, ends the boot at once.
+		# the same one three looks in a row, or an L1 that stopped
+		# making progress (l1_stalled) ends the boot at once.
 		if [ $((++looks % 5)) = 0 ]; then
 			wedged=$(l1_wedged_cpus "$run")
 			if [ -n "$wedged" ] && [ "$wedged" = "$last" ]; then
@@ -200,29 +208,58 @@ boot_l1() {
 			fi
 			last=$wedged
 			if [ "$same" -ge 2 ]; then
-				{
-					echo "L1 wedged: a CPU halted with interrupts enabled and an interrupt it would take pending in its local APIC, for 20 s: $wedged"
-					dump_l1_cpus "$run"
-				} >"$run/l1-stuck-cpus.txt" 2>&1
-				kill "$pid" 2>/dev/null
-				sleep 10
-				kill -9 "$pid" 2>/dev/null
-				wait "$pid"
+				stop_stuck_l1 "$run" "$pid" "L1 wedged: a CPU halted with interrupts enabled and an interrupt it would take pending in its local APIC, for 20 s: $wedged"
 				return 125
+			fi
+			stalled=$(l1_stalled "$run")
+			if [ -n "$stalled" ]; then
+				stop_stuck_l1 "$run" "$pid" "L1 stalled: $stalled"
+				return 123
 			fi
 		fi
 		if [ "$SECONDS" -ge "$deadline" ]; then
-			# Where a stuck L1's CPUs are is the one clue a freeze leaves.
-			dump_l1_cpus "$run" >"$run/l1-stuck-cpus.txt" 2>&1
-			kill "$pid" 2>/dev/null
-			sleep 10
-			kill -9 "$pid" 2>/dev/null
-			wait "$pid"
+			stop_stuck_l1 "$run" "$pid" "L1 did not finish within $timeout s"
 			return 124
 		fi
 		sleep 2
 	done
 	wait "$pid"
+}
+
+# stop_stuck_l1 RUN PID WHY: ends a stuck L1's QEMU, after writing WHY and
+# where its CPUs are (the one clue a freeze leaves) to RUN/l1-stuck-cpus.txt.
+stop_stuck_l1() {
+	local run=$1 pid=$2
+	{
+		echo "$3"
+		dump_l1_cpus "$run"
+	} >"$run/l1-stuck-cpus.txt" 2>&1
+	kill "$pid" 2>/dev/null
+	sleep 10
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" || true
+}
+
+# l1_stalled RUN: says why a running L1 has stopped making progress, if it
+# has: its user space wrote no heartbeat for 3 minutes (l1-runner.sh writes
+# one every 10 s), or the scenario it runs is 2 minutes past its own time
+# limit (the runner's timeout would have ended it within 15 s). CI once lost
+# 38 minutes to an L1 that showed neither the wedge of l1_wedged_cpus nor any
+# kernel report until the boot's own limit, which left no time to boot again.
+l1_stalled() {
+	local run=$1 now t name limit
+	! grep -qs '^DONE' "$run/results" || return 0
+	now=$(date +%s)
+	t=$(stat -c %Y "$run/heartbeat" 2>/dev/null) || return 0
+	if [ $((now - t)) -gt 180 ]; then
+		echo "L1's user space wrote no heartbeat for $((now - t)) s"
+		return 0
+	fi
+	read -r name limit <"$run/current" 2>/dev/null || return 0
+	t=$(stat -c %Y "$run/current" 2>/dev/null) || return 0
+	if [ $((now - t)) -gt $((limit + 120)) ]; then
+		echo "scenario $name has run for $((now - t)) s, past its time limit of $limit s"
+	fi
 }
 
 # l1_wedged_cpus RUN: prints "CPU:RIP IRR PPR" for each CPU of a running L1
@@ -280,14 +317,15 @@ l1_monitor() {
 
 # l1_lost_silently RUN RC: true when the boot that just ended lost L1 to the
 # emulated platform: the runner did not finish, because L1 triple-faulted,
-# stopped making progress (QEMU status 124) or was wedged (125, see
-# l1_wedged_cpus), and L1's console holds no kernel report. Such losses came with nothing logged by L1, in scenarios with no
+# stopped making progress (QEMU status 123, see l1_stalled, or 124 at the
+# boot's time limit) or was wedged (125, see l1_wedged_cpus), and L1's
+# console holds no kernel report. Such losses came with nothing logged by L1, in scenarios with no
 # CoVMM code on the path (Documentation/testbed.md, "Quirks"). Anything a
 # kernel reported is never put down to the platform.
 l1_lost_silently() {
 	local run=$1 rc=$2
 	! grep -q '^DONE' "$run/results" 2>/dev/null || return 1
-	grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null || [ "$rc" = 124 ] || [ "$rc" = 125 ] || return 1
+	grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null || [[ $rc =~ ^12[345]$ ]] || return 1
 	! grep -qE "$KERNEL_BAD_PATTERNS" "$run/l1-console.log" 2>/dev/null
 }
 
@@ -314,13 +352,15 @@ set_aside_lost_boot() {
 		what="triple-faulted"
 	elif [ "$rc" = 125 ]; then
 		what="wedged (a halted CPU the emulator no longer woke; ${lost#"$run"/}/l1-stuck-cpus.txt)"
+	elif [ "$rc" = 123 ]; then
+		what="stalled ($(head -n 1 "$run/l1-stuck-cpus.txt" 2>/dev/null | sed 's/^L1 stalled: //'); CPU state: ${lost#"$run"/}/l1-stuck-cpus.txt)"
 	else
 		what="stopped making progress (CPU state: ${lost#"$run"/}/l1-stuck-cpus.txt)"
 	fi
 	for f in l1-console.log l1-qemu-debug.log l1-stuck-cpus.txt l1-stext results results.scenario log "$run"/l2-*; do
 		[ -e "$run/${f#"$run"/}" ] && mv "$run/${f#"$run"/}" "$lost/"
 	done
-	rm -f "$run/l1-monitor.sock"
+	rm -f "$run/l1-monitor.sock" "$run/heartbeat" "$run/current"
 	{
 		grep -E '^(PASS|FAIL|NOTE|TIME)' "$lost/results" 2>/dev/null || true
 		echo "NOTE testbed: L1 $what during scenario $1, with no kernel report in its console, so L1 booted again and ran $1 and the scenarios after it (the lost boot's logs and $1's partial results: ${lost#"$run"/}/)"
@@ -357,8 +397,11 @@ summarize_run() {
 		rm "$run/results.earlier"
 	fi
 	if ! grep -q '^DONE' "$run/results"; then
-		# What the unfinished scenario had recorded.
-		cat "$run/results.scenario" >>"$run/results" 2>/dev/null
+		# What the unfinished scenario had recorded (a lost boot's went
+		# with its logs, see set_aside_lost_boot).
+		if [ -f "$run/results.scenario" ]; then
+			cat "$run/results.scenario" >>"$run/results"
+		fi
 		echo "FAIL testbed: the L1 runner did not finish (see $run/l1-console.log)" >>"$run/results"
 	fi
 	if grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null; then
@@ -377,13 +420,23 @@ summarize_run() {
 # the L1 console, and for each scenario that failed the part of its log from
 # a little before its first failure (where a dead guest's console is quoted).
 report_failures() {
-	local run=$1 s log first
+	local run=$1 s log first dir
 	echo "---- $run: what failed"
 	grep '^FAIL' "$run/results" || true
+	echo "---- $run: notes (lost guests and boots)"
+	grep '^NOTE' "$run/results" || true
 	echo "---- $run: scenario times"
 	grep '^TIME' "$run/results" || true
-	echo "---- $run/l1-console.log (last 25 lines)"
-	tail -n 25 "$run/l1-console.log" 2>/dev/null || true
+	# Each boot's console end and, for a boot stopped as stuck, the state
+	# of its CPUs (the registers, without the segment and debug lines).
+	for dir in "$run"/lost-l1.* "$run"; do
+		[ -f "$dir/l1-console.log" ] || continue
+		echo "---- $dir/l1-console.log (last 25 lines)"
+		tail -n 25 "$dir/l1-console.log"
+		[ -f "$dir/l1-stuck-cpus.txt" ] || continue
+		echo "---- $dir/l1-stuck-cpus.txt (registers)"
+		grep -E '^(L1 |\* CPU|  CPU|CPU#|RAX|RSI|R8 |R12|RIP|CR0)' "$dir/l1-stuck-cpus.txt" || true
+	done
 	for s in $(sed -n 's/^FAIL \([^:]*\):.*/\1/p' "$run/results" | sort -u); do
 		log=$run/log/$s.log
 		[ -f "$log" ] || continue

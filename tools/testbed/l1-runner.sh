@@ -14,6 +14,14 @@ mkdir -p "$RUN/log"
 echo "START $FLAVOR $(uname -r)" >"$RUN/results"
 # Where the kernel sits this boot (KASLR): places a stuck CPU's RIP (l0-lib.sh).
 grep -m1 ' _stext$' /proc/kallsyms >"$RUN/l1-stext"
+# What L0 watches to tell a stalled L1 from a slow one (l1_stalled in
+# l0-lib.sh): a heartbeat from L1's user space every 10 s, and in "current"
+# the scenario that runs with its time limit.
+(while :; do
+	date +%s >"$RUN/heartbeat"
+	sleep 10
+done) </dev/null >/dev/null 2>&1 &
+heartbeat=$!
 
 # The time limit of scenario NAME: SCENARIO_TIMEOUT, or more where the
 # scenario's file asks for it with a line "# testbed: time limit N s" (N on
@@ -30,10 +38,12 @@ time_limit() {
 
 # run_scenario NAME LOG: one run of a scenario, its results in $RESULTS.
 run_scenario() {
-	local rc
+	local rc limit
+	limit=$(time_limit "$1")
 	: >"$RESULTS"
 	rm -f "$RUN/silent-death"
-	timeout --kill-after=15 "$(time_limit "$1")" \
+	echo "$1 $limit" >"$RUN/current"
+	timeout --kill-after=15 "$limit" \
 		bash -c '. "$REPO/tools/testbed/scenario-lib.sh" && scenario_main "$1"' covmm "$1" \
 		>"$2" 2>&1
 	rc=$?
@@ -64,6 +74,9 @@ for s in $SCENARIOS; do
 	echo "TIME $s $(($(date +%s) - t0))" >>"$RUN/results"
 done
 
+rm -f "$RUN/current"
 SCENARIO=end bash -c '. "$REPO/tools/testbed/scenario-lib.sh" && stop_shared_guests' >"$RUN/log/end.log" 2>&1
 dmesg >"$RUN/l1-dmesg.txt"
+kill "$heartbeat"
+rm -f "$RUN/heartbeat"
 echo "DONE" >>"$RUN/results"
