@@ -113,16 +113,32 @@ l2 com 'echo old >/tmp/com/resume.bin'
 # 4 MiB: the emulated platform loses L2s in long virtio-serial streams
 # (Documentation/testbed.md, "Quirks"), most often right after this copy.
 head -c $((4 << 20)) /dev/urandom >"$HOSTDIR/resume.bin"
+# The guest kills its agent itself, once the partial file passes 512 KiB
+# (it has held up to 1 MiB more by the kill): a watch from L1, at one exec
+# round trip per look, once saw the whole copy end between two looks (4 MiB
+# in 0.95 s). (Polled by its size, not its
+# contents: reading it would slow the guest.)
+l2 com 'rm -f /tmp/resume-kill.out
+	(for _ in $(seq 1 1200); do
+		s=$(ls -ln /tmp/com/.resume.bin.*.covmm-part 2>/dev/null | awk "{ s += \$5 } END { print s + 0 }")
+		if [ "$s" -gt 524288 ]; then
+			kill -9 $(cat /tmp/agent-vport.pid)
+			echo "$s" >/tmp/resume-kill.out
+			exit
+		fi
+		sleep 0.05
+	done
+	echo "no partial file past 512 KiB" >/tmp/resume-kill.out) </dev/null >/dev/null 2>&1 &
+	echo $! >>/tmp/covmm-bg.pids'
 "$COVMM" com-dd "$VPORT" "$HOSTDIR/resume.bin" resume.bin --json >"$HOSTDIR/resume1" 2>&1 &
 dd_pid=$!
-# (Polled by its size, not its contents: reading it would slow the guest.)
-for _ in $(seq 1 100); do
-	part=$(l2 com "ls -ln /tmp/com/.resume.bin.*.covmm-part 2>/dev/null | awk '{ s += \$5 } END { print s + 0 }'")
-	[ "${part:-0}" -gt $((1 << 20)) ] && break
+killed=
+for _ in $(seq 1 300); do
+	killed=$(l2 com 'cat /tmp/resume-kill.out 2>/dev/null')
+	[ -n "$killed" ] && break
 	sleep 0.2
 done
-echo "the partial file held $part bytes when the agent was killed"
-l2 com 'kill -9 $(cat /tmp/agent-vport.pid)'
+echo "the partial file held ${killed:-an unknown number of} bytes when the agent was killed"
 l2 com 'covmm-agent --port-name org.covmm.com.0 --root /tmp/com --allow sh --allow cat --allow true \
 	>>/tmp/agent-vport.log 2>&1 & echo $! >/tmp/agent-vport.pid; cat /tmp/agent-vport.pid >>/tmp/covmm-bg.pids'
 t0=$(date +%s)
