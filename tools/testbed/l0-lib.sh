@@ -416,9 +416,11 @@ summarize_run() {
 }
 
 # After a failing run: what CI logs need to tell why, without the run
-# directory. Prints every FAIL line, the time each scenario took, the end of
-# the L1 console, and for each scenario that failed the part of its log from
-# a little before its first failure (where a dead guest's console is quoted).
+# directory. Prints every FAIL and NOTE line, the time each scenario took,
+# the end of each boot's L1 console (lost boots' too) with the registers of
+# a boot stopped as stuck, and for each scenario that failed the part of its
+# log from a little before its first failure (where a dead guest's console
+# is quoted).
 report_failures() {
 	local run=$1 s log first dir
 	echo "---- $run: what failed"
