@@ -350,12 +350,10 @@ set_aside_lost_boot() {
 	mkdir -p "$lost"
 	if grep -q 'Triple fault' "$run/l1-qemu-debug.log" 2>/dev/null; then
 		what="triple-faulted"
-	elif [ "$rc" = 125 ]; then
-		what="wedged (a halted CPU the emulator no longer woke; ${lost#"$run"/}/l1-stuck-cpus.txt)"
-	elif [ "$rc" = 123 ]; then
-		what="stalled ($(head -n 1 "$run/l1-stuck-cpus.txt" 2>/dev/null | sed 's/^L1 stalled: //'); CPU state: ${lost#"$run"/}/l1-stuck-cpus.txt)"
 	else
-		what="stopped making progress (CPU state: ${lost#"$run"/}/l1-stuck-cpus.txt)"
+		# Why L0 stopped it: the first line stop_stuck_l1 wrote.
+		what=$(head -n 1 "$run/l1-stuck-cpus.txt" 2>/dev/null)
+		what="${what#L1 } (CPU state: ${lost#"$run"/}/l1-stuck-cpus.txt)"
 	fi
 	for f in l1-console.log l1-qemu-debug.log l1-stuck-cpus.txt l1-stext results results.scenario log "$run"/l2-*; do
 		[ -e "$run/${f#"$run"/}" ] && mv "$run/${f#"$run"/}" "$lost/"

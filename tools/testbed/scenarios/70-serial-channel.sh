@@ -116,8 +116,8 @@ head -c $((4 << 20)) /dev/urandom >"$HOSTDIR/resume.bin"
 # The guest kills its agent itself, once the partial file passes 512 KiB
 # (it has held up to 1 MiB more by the kill): a watch from L1, at one exec
 # round trip per look, once saw the whole copy end between two looks (4 MiB
-# in 0.95 s). (Polled by its size, not its
-# contents: reading it would slow the guest.)
+# in 0.95 s). The file is polled by its size, not its contents: reading it
+# would slow the guest.
 l2 com 'rm -f /tmp/resume-kill.out
 	(for _ in $(seq 1 1200); do
 		s=$(ls -ln /tmp/com/.resume.bin.*.covmm-part 2>/dev/null | awk "{ s += \$5 } END { print s + 0 }")
