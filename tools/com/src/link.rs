@@ -113,6 +113,14 @@ const GROW_AFTER: u32 = 16;
 /// Frames received before an acknowledgement goes out without waiting for
 /// the next timer tick.
 const ACK_EVERY: u32 = 8;
+/// Otherwise an owed acknowledgement waits for the line to fall quiet this
+/// long (a burst has ended), or for this long at most while bytes keep
+/// coming. On a 16550, where one 512-byte frame takes a quarter of a second
+/// under emulation, acknowledging each frame on the next tick cost the
+/// guest an acknowledgement's port I/O per frame: a twentieth of what the
+/// data itself cost.
+const ACK_QUIET: Duration = Duration::from_millis(20);
+const ACK_DELAY_MAX: Duration = Duration::from_secs(1);
 /// A peer quiet this long while the link is in use gets the line kicked
 /// ([`Line::kick`]), at most this often, for as long as [`DEAD_AFTER`].
 const KICK_AFTER: Duration = Duration::from_secs(1);
@@ -279,6 +287,8 @@ struct Rx {
     inbox_bytes: usize,
     /// Frames received since the last acknowledgement went out.
     ack_owed: u32,
+    /// When the oldest of them arrived.
+    owed_since: Option<Instant>,
     /// The gaps last reported, and when.
     nak_sent: Option<(Vec<(u32, u32)>, Instant)>,
     /// How long a reported gap takes to fill, smoothed.
@@ -299,6 +309,8 @@ struct State {
     rx: Rx,
     /// When this side last heard a frame of its session.
     last_heard: Instant,
+    /// When the reader last took bytes off the line, frames or not.
+    last_bytes: Instant,
     dead: Option<LinkError>,
     /// Frames dropped for a bad CRC or format (for statistics and tests).
     bad_frames: u64,
@@ -449,6 +461,7 @@ impl Rx {
             inbox: VecDeque::new(),
             inbox_bytes: 0,
             ack_owed: 0,
+            owed_since: None,
             nak_sent: None,
             fill_time: None,
             advertised: RECEIVE_BUFFER as u32,
@@ -557,6 +570,21 @@ impl Rx {
 
     /// A negative acknowledgement is due: the gaps changed since the last
     /// one, or it is time to repeat it.
+    /// One more reason to acknowledge.
+    fn owe_ack(&mut self) {
+        self.ack_owed += 1;
+        self.owed_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether the timer sends the acknowledgement owed, the line having last
+    /// carried bytes at `line_busy`: once a burst has ended, or once it has
+    /// waited [`ACK_DELAY_MAX`].
+    fn ack_due(&self, line_busy: Instant) -> bool {
+        self.owed_since.is_some_and(|since| {
+            line_busy.elapsed() >= ACK_QUIET || since.elapsed() >= ACK_DELAY_MAX
+        })
+    }
+
     fn nak_due(&self) -> Option<Vec<(u32, u32)>> {
         if self.held.is_empty() {
             return None;
@@ -581,6 +609,7 @@ impl State {
             tx: Tx::new(limits),
             rx: Rx::new(),
             last_heard: Instant::now(),
+            last_bytes: Instant::now(),
             dead: None,
             bad_frames: 0,
         }
@@ -592,6 +621,7 @@ impl State {
         let window = self.rx.window();
         self.rx.advertised = window;
         self.rx.ack_owed = 0;
+        self.rx.owed_since = None;
         Frame {
             kind,
             flags,
@@ -807,7 +837,7 @@ impl State {
         }
         self.rx.last_end = seq.wrapping_add(data.len() as u32);
         self.rx.take(seq, data)?;
-        self.rx.ack_owed += 1;
+        self.rx.owe_ack();
         if let Some(nak) = self.nak() {
             return Ok(nak);
         }
@@ -951,6 +981,7 @@ impl Shared {
                 Ok(n) => {
                     let mut out = Vec::new();
                     let mut st = self.lock();
+                    st.last_bytes = Instant::now();
                     splitter.feed(&buf[..n], |body| match Frame::decode(body) {
                         Ok(f) => {
                             trace(format_args!(
@@ -1041,7 +1072,7 @@ impl Shared {
             }
             if let Some(nak) = st.nak() {
                 out.extend(nak);
-            } else if st.rx.ack_owed > 0 {
+            } else if st.rx.ack_due(st.last_bytes) {
                 out.extend(st.ack_frame(0, Vec::new()));
             }
             let quiet = st.last_heard.elapsed();
@@ -1181,7 +1212,7 @@ impl Link {
             if (st.rx.advertised as usize) < RECEIVE_BUFFER / 2
                 && st.rx.window() as usize >= RECEIVE_BUFFER / 2
             {
-                st.rx.ack_owed += 1;
+                st.rx.owe_ack();
             }
             return Ok(Some((st.session, m)));
         }
@@ -1291,5 +1322,31 @@ mod tests {
         crate::frame::Splitter::default().feed(&ack, |b| decoded.push(Frame::decode(b)));
         let f = decoded.pop().unwrap().unwrap();
         assert_eq!((f.kind, f.seq, f.ack), (Kind::Ack, 350, 100));
+    }
+
+    #[test]
+    fn an_owed_acknowledgement_waits_for_the_end_of_a_burst_within_a_bound() {
+        let mut st = State::new(1, true, Window::UART);
+        assert!(!st.rx.ack_due(Instant::now()));
+        assert!(st.on_data(0, vec![0; 512]).unwrap().is_empty());
+        // The next frame is arriving: no acknowledgement yet.
+        assert!(!st.rx.ack_due(Instant::now()));
+        // The line fell quiet: the burst is over.
+        let quiet = Instant::now() - ACK_QUIET;
+        assert!(st.rx.ack_due(quiet));
+        // Bytes kept coming, but the first frame has waited long enough.
+        st.rx.owed_since = Some(Instant::now() - ACK_DELAY_MAX);
+        assert!(st.rx.ack_due(Instant::now()));
+        // Any frame out carries the acknowledgement: nothing is owed then.
+        let _ = st.ack_frame(0, Vec::new());
+        assert!(!st.rx.ack_due(quiet));
+        // A full ACK_EVERY of frames is acknowledged at once.
+        for i in 1..ACK_EVERY {
+            assert!(st.on_data(i * 512, vec![0; 512]).unwrap().is_empty());
+        }
+        assert!(!st
+            .on_data(ACK_EVERY * 512, vec![0; 512])
+            .unwrap()
+            .is_empty());
     }
 }
