@@ -132,7 +132,8 @@ its 16550 (ttyS1) and on a virtio-serial port; L1 runs \`covmm com-dd\` and
 \`com-run\` straight to QEMU's chardev sockets. The raw line is the same
 number of bytes pushed into the same socket with no protocol
 (\`covmm-tb raw-bench\`), read in the guest by \`covmm-tb raw-sink\`, which
-answers one byte at the end. The papers' figures (51,770
+answers one byte at the end. On the 16550 the raw line and com-dd take
+turns, ${v[com_uart_rounds]:-1} time(s) each, and the table has the medians. The papers' figures (51,770
 B/s, 0.76 s) are from their 2012 hardware and virsh; the raw line is the
 anchor measured here.
 
@@ -148,7 +149,9 @@ qemu-guest-agent anchor is L0's \`qemu-ga\` (Debian's package, copied with
 its libraries into the same guest) on the \`org.qemu.guest_agent.0\` port:
 \`covmm-tb qga-bench\` sends \`guest-exec\` with captured output, then
 \`guest-exec-status\` at once and again until the process has exited, as a
-management stack reads a guest file without a network.
+management stack reads a guest file without a network. One client and
+four take turns, ${v[bench_rounds]:-1} time(s) each (500 calls per client), and the table
+has the medians.
 
 How (VMRPC): \`tools/testbed/modules/bench.rs\` (guest kernel) times the bare hypercall,
 \`Ping\` and the null call (bind once, then \`covmm_vmrpc_perform\` with no
@@ -158,7 +161,7 @@ host inside \`covmm.selftest\` (\`FUNC_COPY_IN\`: memslot lookup and
 \`copy_from_user\` per 4 KiB; \`FUNC_MEMCPY\`: the same chunking from host memory),
 so neither includes the hypercall. Calls per second come from
 \`covmm-guest selftest null\` (10,000 calls) in one process, then in two
-processes pinned to the two vCPUs of the guest, in three alternating rounds;
+processes pinned to the two vCPUs of the guest, in ${v[bench_rounds]:-3} alternating rounds;
 the table has the median round of each.
 EOT
 cat "$out"

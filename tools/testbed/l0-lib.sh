@@ -162,7 +162,7 @@ prepare_run_dir() {
 	[ -z "$virtiofsd" ] || echo "VIRTIOFSD=$virtiofsd" >>"$run/env"
 	# The benchmark's knobs, passed on only when set (bench-scenario.sh).
 	local knob
-	for knob in BENCH_PARTS COM_VPORT_BYTES COM_UART_BYTES IO_N IO_ROUNDS SOAK_SMP FS_MIB FS_FILES FS_ROUNDS FS_ANCHORS; do
+	for knob in BENCH_PARTS BENCH_ROUNDS COM_VPORT_BYTES COM_UART_BYTES COM_UART_ROUNDS IO_N IO_ROUNDS SOAK_SMP FS_MIB FS_FILES FS_ROUNDS FS_ANCHORS; do
 		[ -z "${!knob:-}" ] || echo "$knob=\"${!knob}\"" >>"$run/env"
 	done
 	cp "$TESTBED/l1-runner.sh" "$run/l1-runner.sh"
