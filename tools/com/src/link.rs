@@ -118,9 +118,10 @@ const ACK_EVERY: u32 = 8;
 /// coming. On a 16550, where one 512-byte frame takes a quarter of a second
 /// under emulation, acknowledging each frame on the next tick cost the
 /// guest an acknowledgement's port I/O per frame: a twentieth of what the
-/// data itself cost.
+/// data itself cost. Half of [`KICK_AFTER`] at most, so that a sender never
+/// takes a delayed acknowledgement for a stalled line.
 const ACK_QUIET: Duration = Duration::from_millis(20);
-const ACK_DELAY_MAX: Duration = Duration::from_secs(1);
+const ACK_DELAY_MAX: Duration = Duration::from_millis(500);
 /// A peer quiet this long while the link is in use gets the line kicked
 /// ([`Line::kick`]), at most this often, for as long as [`DEAD_AFTER`].
 const KICK_AFTER: Duration = Duration::from_secs(1);
