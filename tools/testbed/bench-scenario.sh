@@ -229,16 +229,12 @@ VPORT=$SOCKDIR/com.vport.sock
 UART=$SOCKDIR/com.uart.sock
 vdev=$(l2 com 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = org.covmm.com.0 ] && echo /dev/${p##*/}; done')
 # raw_in SOCK DEV BYTES: bytes per second host to guest with no protocol.
-# The sink must hold the port open before the first byte comes: opening a
-# 16550 clears its FIFO, and the sink then waits forever for the bytes that
-# were in it (a round on 2026-12-07 waited 20 minutes, L2 idle).
+# raw-bench pushes once the sink says it holds the port open: opening a
+# 16550 clears its FIFO, and a sink that opened after the first bytes came
+# waited forever for the ones lost (20 minutes, L2 idle, on 2026-12-07).
 raw_in() {
 	echo "$(date +%T) raw line: $3 bytes into $2" >&2
 	L2_CMD_TIMEOUT=1200 l2 com covmm-tb raw-sink "$2" --bytes "$3" >&2 &
-	for _ in $(seq 100); do
-		l2 com "ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q ' $2\$'" && break
-		sleep 0.2
-	done
 	"$TOOLS/covmm-tb" raw-bench "$1" --bytes "$3" --direction in | sed -n 's/^bytes_per_sec=//p'
 	wait
 	echo "$(date +%T) raw line done" >&2
