@@ -132,8 +132,9 @@ its 16550 (ttyS1) and on a virtio-serial port; L1 runs \`covmm com-dd\` and
 \`com-run\` straight to QEMU's chardev sockets. The raw line is the same
 number of bytes pushed into the same socket with no protocol
 (\`covmm-tb raw-bench\`), read in the guest by \`covmm-tb raw-sink\`, which
-answers one byte at the end. On the 16550 the raw line and com-dd take
-turns, ${v[com_uart_rounds]:-1} time(s) each, and the table has the medians. The papers' figures (51,770
+answers one byte at the end. On the 16550 the raw line runs
+${v[com_uart_rounds]:-1} time(s) before the agents start, then com-dd as many times,
+and the table has the medians. The papers' figures (51,770
 B/s, 0.76 s) are from their 2012 hardware and virsh; the raw line is the
 anchor measured here.
 
