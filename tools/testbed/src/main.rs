@@ -126,8 +126,8 @@ enum Command {
         #[arg(long, value_enum)]
         direction: serial::Direction,
     },
-    /// In a guest: the far end of `raw-bench --direction in`: says it is
-    /// ready, reads BYTES from the port DEV, then writes one byte back.
+    /// In a guest: the far end of `raw-bench --direction in`: reads BYTES
+    /// from the port DEV, then writes one byte back.
     RawSink {
         /// The guest's serial device (/dev/vportNpM, /dev/ttyS1).
         dev: PathBuf,

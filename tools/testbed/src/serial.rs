@@ -137,44 +137,23 @@ pub fn serve(listen: &Path, qemu: &Path, damage: Damage) -> io::Result<()> {
 /// Which way [`raw_bench`] pushes bytes.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Direction {
-    /// Host to guest: once the guest says it reads its port, the clock
-    /// starts; the guest reads `bytes`, then writes one byte back, which
-    /// ends the clock.
+    /// Host to guest: the guest reads `bytes` from its port, then writes
+    /// one byte back, which ends the clock.
     In,
     /// Guest to host: the guest writes `bytes` into its port; the clock
     /// runs from the first byte to the last.
     Out,
 }
 
-/// What [`raw_sink`] writes, every [`READY_EVERY`], until bytes come: it
-/// holds the port open and reads. A 16550 clears its receive FIFO when it is
-/// opened, so bytes that came before were lost, and a sink counting on them
-/// waited forever.
-const READY: u8 = b'r';
-const READY_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// What [`raw_sink`] writes once it has read all the bytes.
-const DONE: u8 = b'x';
-
-/// The guest's end of [`Direction::In`]: says it is ready, reads `bytes`
-/// from `dev`, then writes [`DONE`]. A virtio-serial port reads as
-/// end-of-file while no host program is connected to its chardev, so
-/// end-of-file means "not yet" here: the sink may start before the host
-/// connects. It says it is ready until bytes come, as what a 16550 sends
-/// with no host connected is lost.
+/// The guest's end of [`Direction::In`]: reads `bytes` from `dev`, then
+/// writes one byte back. A virtio-serial port reads as end-of-file while no
+/// host program is connected to its chardev, so end-of-file means "not
+/// yet" here: the sink may start before the host connects.
 pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
     let mut port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(dev)?;
-    let reading = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let announcer = {
-        let (mut port, reading) = (port.try_clone()?, reading.clone());
-        thread::spawn(move || {
-            while !reading.load(Relaxed) && port.write_all(&[READY]).is_ok() {
-                thread::sleep(READY_EVERY);
-            }
-        })
-    };
     let mut buf = vec![0u8; 1 << 16];
     let mut left = bytes;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
@@ -185,25 +164,10 @@ pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no host connected"))
             }
             0 => thread::sleep(std::time::Duration::from_millis(10)),
-            n => {
-                reading.store(true, Relaxed);
-                left -= n as u64;
-            }
+            n => left -= n as u64,
         }
     }
-    let _ = announcer.join();
-    port.write_all(&[DONE])
-}
-
-/// Reads from `s` until `want` comes; other bytes are skipped.
-fn wait_for(s: &mut UnixStream, want: u8) -> io::Result<()> {
-    let mut b = [0u8; 1];
-    loop {
-        s.read_exact(&mut b)?;
-        if b[0] == want {
-            return Ok(());
-        }
-    }
+    port.write_all(b"x")
 }
 
 /// Times `bytes` through QEMU's socket `sock` with nothing but the guest's
@@ -224,7 +188,6 @@ pub fn raw_bench(sock: &Path, bytes: u64, dir: Direction) -> io::Result<f64> {
                 x ^= x << 17;
                 *b = x as u8;
             }
-            wait_for(&mut s, READY)?;
             let t0 = std::time::Instant::now();
             let mut left = bytes;
             while left > 0 {
@@ -232,8 +195,8 @@ pub fn raw_bench(sock: &Path, bytes: u64, dir: Direction) -> io::Result<f64> {
                 s.write_all(&buf[..n])?;
                 left -= n as u64;
             }
-            // Announcements still on their way come first.
-            wait_for(&mut s, DONE)?;
+            let mut done = [0u8; 1];
+            s.read_exact(&mut done)?;
             Ok(bytes as f64 / t0.elapsed().as_secs_f64())
         }
         Direction::Out => {
