@@ -243,10 +243,8 @@ echo "serial ports: virtio $vdev, 16550 $(l2 com 'dmesg | grep ttyS1')"
 vraw=$(raw_in "$VPORT" "$vdev" "$COM_VPORT_BYTES")
 # The raw 16550 in COM_UART_ROUNDS rounds (the medians count), before the
 # agents start and before the 64 MiB over virtio-serial. One round by
-# default: on 2026-12-07 the raw 16550 stalled three runs in a row (L2
-# idle, the sink's read never ended), once after those transfers and
-# twice with a sink that wrote to the port before it read; the agent
-# kicks a quiet line, the raw line cannot.
+# default, as in the runs before 2026-12-07; that day the raw 16550 stopped
+# in every run, however it was ordered (Documentation/testbed.md, "Quirks").
 rounds=${COM_UART_ROUNDS:-1}
 : >/tmp/com-uraw
 for _ in $(seq "$rounds"); do
