@@ -569,8 +569,6 @@ impl Rx {
         gaps
     }
 
-    /// A negative acknowledgement is due: the gaps changed since the last
-    /// one, or it is time to repeat it.
     /// One more reason to acknowledge.
     fn owe_ack(&mut self) {
         self.ack_owed += 1;
@@ -586,6 +584,8 @@ impl Rx {
         })
     }
 
+    /// A negative acknowledgement is due: the gaps changed since the last
+    /// one, or it is time to repeat it.
     fn nak_due(&self) -> Option<Vec<(u32, u32)>> {
         if self.held.is_empty() {
             return None;
