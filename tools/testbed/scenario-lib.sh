@@ -365,6 +365,7 @@ _l2_report_hang() {
 		echo "---- guest $name: QEMU says the VM is ${status:-(no answer from its monitor)}; its kernel: $(cat "$SOCKDIR/$name.stext" 2>/dev/null)"
 		printf 'info registers -a\n' | socat -t 5 - "UNIX-CONNECT:$SOCKDIR/$name.mon" 2>&1 |
 			tr -d '\r' | grep -v '^(qemu)' | grep -E '^(CPU#|RAX|RSI|R8|R12|RIP|CS |CR0|EFER)'
+		l2_qemu_threads "$name"
 		echo "---- end of $RUN/log/$tag-$name-qemu.log"
 		tail -n 20 "$RUN/log/$tag-$name-qemu.log" 2>/dev/null
 		echo "---- end of $RUN/l2-$tag-$name-console.log"
@@ -379,6 +380,20 @@ _l2_report_hang() {
 }
 
 l2_pid() { cat "$SOCKDIR/$1.pid"; }
+
+# l2_qemu_threads NAME: what each thread of the guest's QEMU in L1 is doing
+# (state, CPU ticks, wait channel, system call, kernel stack): a QEMU whose
+# main loop is stuck answers neither its monitor nor its sockets.
+l2_qemu_threads() {
+	local pid t st
+	pid=$(cat "$SOCKDIR/$1.pid" 2>/dev/null) || return 0
+	echo "---- threads of guest $1's QEMU (pid $pid) in L1:"
+	for t in /proc/"$pid"/task/*; do
+		read -ra st <"$t/stat" 2>/dev/null || continue
+		echo "$(cat "$t/comm" 2>/dev/null) (${t##*/}): state ${st[2]} utime ${st[13]} stime ${st[14]} wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cat "$t/syscall" 2>/dev/null)"
+		sed 's/^/    /' "$t/stack" 2>/dev/null
+	done
+}
 
 # l2_raw NAME ARGS...: RAX of a raw CoVMM hypercall made by the guest's
 # kernel (`covmm-guest raw ARGS`), or nothing if the tool failed.

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// How the proxy damages the bytes it forwards.
 #[derive(Clone, Copy, Debug)]
@@ -148,26 +149,111 @@ pub enum Direction {
 /// The guest's end of [`Direction::In`]: reads `bytes` from `dev`, then
 /// writes one byte back. A virtio-serial port reads as end-of-file while no
 /// host program is connected to its chardev, so end-of-file means "not
-/// yet" here: the sink may start before the host connects.
+/// yet" here: the sink may start before the host connects. [`watch_sink`]
+/// ends a sink that gets nothing for a long time.
 pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
     let mut port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(dev)?;
     let mut buf = vec![0u8; 1 << 16];
+    let got = Arc::new(AtomicU64::new(0));
+    {
+        let (got, dev) = (got.clone(), dev.to_path_buf());
+        thread::spawn(move || watch_sink(&dev, &got, bytes));
+    }
     let mut left = bytes;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         match port.read(&mut buf[..want])? {
-            0 if std::time::Instant::now() > deadline => {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no host connected"))
+            0 => thread::sleep(Duration::from_millis(10)),
+            n => {
+                left -= n as u64;
+                got.fetch_add(n as u64, Relaxed);
             }
-            0 => thread::sleep(std::time::Duration::from_millis(10)),
-            n => left -= n as u64,
         }
     }
     port.write_all(b"x")
+}
+
+/// How long [`raw_sink`] waits without a byte before it reports the port's
+/// state, and before it gives up.
+const SINK_REPORT_AFTER: Duration = Duration::from_secs(30);
+const SINK_GIVE_UP_AFTER: Duration = Duration::from_secs(180);
+
+/// Watches [`raw_sink`]'s progress. After [`SINK_REPORT_AFTER`] without a
+/// byte it says on stderr how far the sink got and what state the port is
+/// in; after [`SINK_GIVE_UP_AFTER`] it says so again and ends the process,
+/// so that the testbed's agent answers with the report instead of waiting
+/// for its own timeout (Documentation/testbed.md, "Quirks").
+fn watch_sink(dev: &Path, got: &AtomicU64, bytes: u64) {
+    let mut last = 0;
+    let mut since = Instant::now();
+    let mut reported = false;
+    loop {
+        thread::sleep(Duration::from_secs(1));
+        let now = got.load(Relaxed);
+        if now != last {
+            (last, since, reported) = (now, Instant::now(), false);
+        } else if since.elapsed() >= SINK_GIVE_UP_AFTER {
+            eprintln!(
+                "raw-sink: {now} of {bytes} bytes; nothing for {SINK_GIVE_UP_AFTER:?}, giving up"
+            );
+            eprintln!("{}", port_state(dev));
+            std::process::exit(1);
+        } else if !reported && since.elapsed() >= SINK_REPORT_AFTER {
+            eprintln!("raw-sink: {now} of {bytes} bytes; nothing for {SINK_REPORT_AFTER:?}");
+            eprintln!("{}", port_state(dev));
+            reported = true;
+        }
+    }
+}
+
+/// The tty layer's counters for `dev`, its interrupt count, and for a
+/// 16550 its registers, read through /dev/port.
+fn port_state(dev: &Path) -> String {
+    let name = dev
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let sys = Path::new("/sys/class/tty").join(&name);
+    let attr = |a: &str| {
+        std::fs::read_to_string(sys.join(a))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let (index, irq, base) = (attr("line"), attr("irq"), attr("port"));
+    // First field "N:" of /proc/tty/driver/serial_8250 and /proc/interrupts.
+    let line_of = |file: &str, key: &str| {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.trim_start().split(':').next() == Some(key))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    let mut state = format!(
+        "raw-sink: {name}: {}; irq {irq}: {}",
+        line_of("/proc/tty/driver/serial_8250", &index),
+        line_of("/proc/interrupts", &irq)
+    );
+    let base = u64::from_str_radix(base.trim_start_matches("0x").trim_start_matches("0X"), 16);
+    if let Ok(base @ 1..) = base {
+        let mut regs = [0u8; 6];
+        let read = std::fs::File::open("/dev/port").and_then(|f| {
+            use std::os::unix::fs::FileExt;
+            f.read_exact_at(&mut regs, base + 1)
+        });
+        state += &match read {
+            Ok(()) => format!(
+                "; at {base:#x}: IER {:#04x} IIR {:#04x} LCR {:#04x} MCR {:#04x} LSR {:#04x} MSR {:#04x}",
+                regs[0], regs[1], regs[2], regs[3], regs[4], regs[5]
+            ),
+            Err(e) => format!("; /dev/port: {e}"),
+        };
+    }
+    state
 }
 
 /// Times `bytes` through QEMU's socket `sock` with nothing but the guest's
@@ -175,8 +261,8 @@ pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
 pub fn raw_bench(sock: &Path, bytes: u64, dir: Direction) -> io::Result<f64> {
     let mut s = UnixStream::connect(sock)?;
     // A guest that stops reading must not hang the benchmark.
-    s.set_read_timeout(Some(std::time::Duration::from_secs(600)))?;
-    s.set_write_timeout(Some(std::time::Duration::from_secs(600)))?;
+    s.set_read_timeout(Some(Duration::from_secs(600)))?;
+    s.set_write_timeout(Some(Duration::from_secs(600)))?;
     let mut buf = vec![0u8; 1 << 16];
     match dir {
         Direction::In => {
@@ -188,7 +274,7 @@ pub fn raw_bench(sock: &Path, bytes: u64, dir: Direction) -> io::Result<f64> {
                 x ^= x << 17;
                 *b = x as u8;
             }
-            let t0 = std::time::Instant::now();
+            let t0 = Instant::now();
             let mut left = bytes;
             while left > 0 {
                 let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
