@@ -37,7 +37,10 @@
 //!   frame it covers, unless that frame was sent again (Karn's rule). On a
 //!   line slower than the first round trip suggested, the timeout so grows
 //!   within a few frames to the time the queue takes to drain, instead of
-//!   firing, and adding copies to the queue, every half second.
+//!   firing, and adding copies to the queue, every half second. The
+//!   timeout also allows for the peer's delayed acknowledgement, and keeps
+//!   its initial value until a frame of the current size has been timed
+//!   (`Tx::rto`).
 //! - Frames shrink when the line loses them: a timeout, or a range lost
 //!   again after it was sent again, halves the frame size down to
 //!   [`MIN_PAYLOAD`], and a run of frames acknowledged without a loss doubles
@@ -91,6 +94,12 @@ const TICK_IDLE: Duration = Duration::from_millis(50);
 /// link still lives.
 const READ_POLL: Duration = Duration::from_millis(100);
 const MIN_RTO: Duration = Duration::from_millis(300);
+/// The timeout before a round trip has been timed on a frame as large as
+/// those in flight (RFC 6298's initial value). On a slow line a small
+/// message's round trip says nothing of a large frame's, which takes its
+/// own length in line time: a quarter of a second for 512 bytes on the
+/// testbed's 16550.
+const INITIAL_RTO: Duration = Duration::from_secs(1);
 const MAX_RTO: Duration = Duration::from_secs(30);
 /// A receiver repeats an unchanged list of gaps after twice the time gaps
 /// took to fill, within these bounds. The sender ignores requests for
@@ -272,6 +281,8 @@ struct Tx {
     /// The smoothed round trip and its variation (RFC 6298).
     srtt: Option<Duration>,
     rttvar: Duration,
+    /// The largest frame payload a round trip was timed on.
+    timed_payload: u32,
     last_probe: Instant,
     retransmits: u64,
 }
@@ -360,6 +371,7 @@ impl Tx {
             sent: VecDeque::new(),
             srtt: None,
             rttvar: Duration::ZERO,
+            timed_payload: 0,
             last_probe: Instant::now(),
             retransmits: 0,
         }
@@ -375,12 +387,25 @@ impl Tx {
 
     /// The retransmission timeout: the smoothed round trip plus four times
     /// its variation, so that a guest whose CPU is busy elsewhere for a
-    /// while does not look like a line that lost everything.
+    /// while does not look like a line that lost everything, plus the time
+    /// the peer may hold an acknowledgement ([`ACK_DELAY_MAX`]), as QUIC's
+    /// probe timeout adds `max_ack_delay` (RFC 9002, 6.2.1). Until a round
+    /// trip has been timed on a frame of the current size, at least
+    /// [`INITIAL_RTO`] plus that delay.
     fn rto(&self) -> Duration {
         self.backoff.unwrap_or_else(|| {
-            self.srtt.map_or(Duration::from_secs(1), |s| {
-                (s + self.rttvar * 4).clamp(MIN_RTO, MAX_RTO)
-            })
+            let untimed = INITIAL_RTO + ACK_DELAY_MAX;
+            match self.srtt {
+                Some(s) => {
+                    let rto = (s + self.rttvar * 4 + ACK_DELAY_MAX).clamp(MIN_RTO, MAX_RTO);
+                    if self.timed_payload < u32::from(self.payload) {
+                        rto.max(untimed)
+                    } else {
+                        rto
+                    }
+                }
+                None => untimed,
+            }
         })
     }
 
@@ -729,15 +754,16 @@ impl State {
             let only_copy = tx.rto_probe.take() == Some(ack);
             let now = Instant::now();
             let mut newest = None;
-            while let Some(&(_, end, at)) = tx.timed.front() {
+            while let Some(&(start, end, at)) = tx.timed.front() {
                 if before(ack, end) {
                     break;
                 }
-                newest = Some(at);
+                newest = Some((at, end.wrapping_sub(start)));
                 tx.timed.pop_front();
             }
-            if let Some(at) = newest.filter(|_| !only_copy) {
+            if let Some((at, size)) = newest.filter(|_| !only_copy) {
                 tx.sample_rtt(now - at);
+                tx.timed_payload = tx.timed_payload.max(size);
             }
             if only_copy && before(ack, tx.nxt) {
                 trace(format_args!("only the copy arrived: going back to {ack}"));

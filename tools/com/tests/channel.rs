@@ -231,9 +231,11 @@ fn a_slow_line_is_not_flooded_with_copies() {
     .unwrap();
     put(&c, &src, "slow.bin").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(fs::read(b.dir.join("root/slow.bin")).unwrap(), data);
+    // Not one: the first round trips time small messages, and a timeout
+    // taken from them would fire before the first 512-byte frame is through.
     let sent_again = c.stats().retransmits;
     assert!(
-        sent_again <= 4,
+        sent_again == 0,
         "{sent_again} frames sent again on a line that lost nothing"
     );
 }
