@@ -249,10 +249,10 @@ raw_in() {
 echo "serial ports: virtio $vdev, 16550 $(l2 com 'dmesg | grep ttyS1')"
 vraw=$(raw_in "$VPORT" "$vdev" "$COM_VPORT_BYTES")
 # The raw 16550 in COM_UART_ROUNDS rounds (the medians count), before the
-# agents start and before the 64 MiB over virtio-serial. One round by
-# default, as in the runs before 2026-12-07; that day the raw 16550 stopped
-# in every run, however it was ordered (Documentation/testbed.md, "Quirks").
-rounds=${COM_UART_ROUNDS:-1}
+# agents start and before the 64 MiB over virtio-serial; com-dd as many
+# times after. Three by default: one round's rate moved from 1,814 to
+# 2,223 B/s between runs on 2026-12-07.
+rounds=${COM_UART_ROUNDS:-3}
 : >/tmp/com-uraw
 for _ in $(seq "$rounds"); do
 	raw_in "$UART" /dev/ttyS1 "$COM_UART_BYTES" >>/tmp/com-uraw

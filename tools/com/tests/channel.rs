@@ -59,8 +59,10 @@ fn pump(mut from: UnixStream, mut to: UnixStream, faults: Faults, flipped: Arc<A
     } = faults;
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
-        // A slow line trickles: small pieces, each after its own time.
-        let piece = if rate == 0 { buf.len() } else { 64 };
+        // A slow line trickles: 8 bytes at a time (a 16550's receive
+        // trigger level), each after its own time, so that it never falls
+        // quiet in the middle of a frame, as the testbed's 16550 does not.
+        let piece = if rate == 0 { buf.len() } else { 8 };
         let mut count = 0u64;
         let mut dropping = 0usize;
         while let Ok(n) = from.read(&mut buf[..piece]) {
