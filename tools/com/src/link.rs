@@ -431,7 +431,6 @@ impl Tx {
         self.buf.range(start..end).copied().collect()
     }
 
-    /// Halves the frame size; false if it was the smallest already.
     /// After a window lost whole: everything in flight counts as lost, and
     /// is sent again, one frame at first.
     fn go_back(&mut self) {
@@ -470,6 +469,7 @@ impl Tx {
             .map(|&(_, t)| t)
     }
 
+    /// Halves the frame size; false if it was the smallest already.
     fn shrink(&mut self) -> bool {
         let was = self.payload;
         self.payload = (self.payload / 2).max(MIN_PAYLOAD);
