@@ -385,12 +385,15 @@ l2_pid() { cat "$SOCKDIR/$1.pid"; }
 # (state, CPU ticks, wait channel, system call, kernel stack): a QEMU whose
 # main loop is stuck answers neither its monitor nor its sockets.
 l2_qemu_threads() {
-	local pid t st
+	local pid t stat st
 	pid=$(cat "$SOCKDIR/$1.pid" 2>/dev/null) || return 0
 	echo "---- threads of guest $1's QEMU (pid $pid) in L1:"
 	for t in /proc/"$pid"/task/*; do
-		read -ra st <"$t/stat" 2>/dev/null || continue
-		echo "$(cat "$t/comm" 2>/dev/null) (${t##*/}): state ${st[2]} utime ${st[13]} stime ${st[14]} wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cat "$t/syscall" 2>/dev/null)"
+		stat=$(cat "$t/stat" 2>/dev/null) || continue
+		# The fields after the name, which may hold spaces ("CPU 0/KVM"):
+		# state, ..., utime (11), stime (12).
+		read -ra st <<<"${stat##*) }"
+		echo "$(cat "$t/comm" 2>/dev/null) (${t##*/}): state ${st[0]} utime ${st[11]} stime ${st[12]} wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cat "$t/syscall" 2>/dev/null)"
 		sed 's/^/    /' "$t/stack" 2>/dev/null
 	done
 }
