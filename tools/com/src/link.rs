@@ -395,16 +395,14 @@ impl Tx {
     fn rto(&self) -> Duration {
         self.backoff.unwrap_or_else(|| {
             let untimed = INITIAL_RTO + ACK_DELAY_MAX;
-            match self.srtt {
-                Some(s) => {
-                    let rto = (s + self.rttvar * 4 + ACK_DELAY_MAX).clamp(MIN_RTO, MAX_RTO);
-                    if self.timed_payload < u32::from(self.payload) {
-                        rto.max(untimed)
-                    } else {
-                        rto
-                    }
-                }
-                None => untimed,
+            let rto = self.srtt.map_or(untimed, |s| {
+                (s + self.rttvar * 4 + ACK_DELAY_MAX).clamp(MIN_RTO, MAX_RTO)
+            });
+            // With no round trip timed at all, `timed_payload` is 0.
+            if self.timed_payload < u32::from(self.payload) {
+                rto.max(untimed)
+            } else {
+                rto
             }
         })
     }
