@@ -162,34 +162,29 @@ pub fn raw_sink(dev: &Path, bytes: u64) -> io::Result<()> {
         let (got, dev) = (got.clone(), dev.to_path_buf());
         thread::spawn(move || watch_sink(&dev, &got, bytes));
     }
-    let mut left = bytes;
     // Bytes read by the end of each half second from the first byte on: a
     // line that stalls for a while shows as a flat stretch.
-    let mut profile = Vec::new();
+    let mut profile: Vec<u64> = Vec::new();
     let mut first = None;
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+    let mut total = 0;
+    while total < bytes {
+        let want = buf
+            .len()
+            .min(usize::try_from(bytes - total).unwrap_or(usize::MAX));
         match port.read(&mut buf[..want])? {
             0 => thread::sleep(Duration::from_millis(10)),
             n => {
-                left -= n as u64;
-                let total = got.fetch_add(n as u64, Relaxed) + n as u64;
+                total = got.fetch_add(n as u64, Relaxed) + n as u64;
                 let t0 = *first.get_or_insert_with(Instant::now);
                 let slot = (t0.elapsed().as_millis() / 500) as usize;
-                profile.resize(slot + 1, None);
-                profile[slot] = Some(total);
+                let before = profile.last().copied().unwrap_or(0);
+                profile.resize(slot + 1, before);
+                profile[slot] = total;
             }
         }
     }
     port.write_all(b"x")?;
-    let mut last = 0;
-    let profile: Vec<String> = profile
-        .into_iter()
-        .map(|p| {
-            last = p.unwrap_or(last);
-            last.to_string()
-        })
-        .collect();
+    let profile: Vec<String> = profile.iter().map(u64::to_string).collect();
     eprintln!(
         "raw-sink: bytes read by each half second: {}",
         profile.join(" ")
