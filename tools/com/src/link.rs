@@ -43,7 +43,8 @@
 //!   (`Tx::rto`).
 //! - Frames shrink when the line loses them: a timeout, or a range lost
 //!   again after it was sent again, halves the frame size down to
-//!   [`MIN_PAYLOAD`], and a run of frames acknowledged without a loss doubles
+//!   [`MIN_PAYLOAD`] (a timeout that proves spurious gives the size back,
+//!   as TCP's Eifel response does), and a run of frames acknowledged without a loss doubles
 //!   it again up to the negotiated size, as ZMODEM's block size does. A
 //!   session starts at [`START_PAYLOAD`], so that a first window of large
 //!   frames is never lost whole on a bad line.
@@ -283,6 +284,9 @@ struct Tx {
     rttvar: Duration,
     /// The largest frame payload a round trip was timed on.
     timed_payload: u32,
+    /// The frame size before the timeouts not yet settled by an
+    /// acknowledgement halved it.
+    payload_before_timeout: Option<u16>,
     last_probe: Instant,
     retransmits: u64,
 }
@@ -372,6 +376,7 @@ impl Tx {
             srtt: None,
             rttvar: Duration::ZERO,
             timed_payload: 0,
+            payload_before_timeout: None,
             last_probe: Instant::now(),
             retransmits: 0,
         }
@@ -733,6 +738,39 @@ impl State {
         out
     }
 
+    /// The retransmission timeout passed: sends the oldest frame again, as
+    /// the probe whose acknowledgement tells a lost window from a slow one
+    /// ([`Self::on_ack`]).
+    fn on_timeout(&mut self, now: Instant) -> Vec<u8> {
+        let rto = self.tx.rto();
+        trace(format_args!(
+            "timeout {rto:?} at {}, {} in flight",
+            self.tx.una,
+            self.tx.in_flight()
+        ));
+        // The frames may be too big for the line; once they are as small
+        // as they go, the line may be slower than measured: back off.
+        self.tx
+            .payload_before_timeout
+            .get_or_insert(self.tx.payload);
+        let rto = if self.tx.shrink() {
+            rto
+        } else {
+            (rto * 2).min(MAX_RTO)
+        };
+        let from = self.tx.una;
+        let n = u32::from(self.tx.payload).min(self.tx.in_flight());
+        // The first copies keep their times: the acknowledgement that
+        // settles the probe decides whether they count.
+        let timed = core::mem::take(&mut self.tx.timed);
+        let out = self.retransmit(from, from.wrapping_add(n));
+        self.tx.timed = timed;
+        self.tx.rto_probe = Some(from.wrapping_add(n));
+        self.tx.backoff = Some(rto);
+        self.tx.rto_at = Some(now + rto);
+        out
+    }
+
     /// The peer expects `ack` next and takes `window` bytes past it.
     fn on_ack(&mut self, ack: u32, window: u32) {
         let tx = &mut self.tx;
@@ -766,6 +804,17 @@ impl State {
             if only_copy && before(ack, tx.nxt) {
                 trace(format_args!("only the copy arrived: going back to {ack}"));
                 tx.go_back();
+            }
+            // The timeouts were spurious (the first copies are arriving):
+            // the frames they halved were not too big for the line, so
+            // they get their size back, as TCP's Eifel response (RFC 4015)
+            // restores what a spurious timeout took. A real loss keeps the
+            // smaller frames.
+            if let Some(p) = tx.payload_before_timeout.take().filter(|_| !only_copy) {
+                trace(format_args!(
+                    "the timeout was spurious: frames of {p} again"
+                ));
+                tx.payload = p;
             }
             tx.backoff = None;
             tx.resent.retain(|(_, e, _, _)| before(ack, *e));
@@ -1055,30 +1104,7 @@ impl Shared {
             let now = Instant::now();
             let mut out = Vec::new();
             if st.tx.in_flight() > 0 && st.tx.rto_at.is_some_and(|at| now >= at) {
-                let rto = st.tx.rto();
-                trace(format_args!(
-                    "timeout {rto:?} at {}, {} in flight",
-                    st.tx.una,
-                    st.tx.in_flight()
-                ));
-                // The frames may be too big for the line; once they are as
-                // small as they go, the line may be slower than measured:
-                // back off.
-                let rto = if st.tx.shrink() {
-                    rto
-                } else {
-                    (rto * 2).min(MAX_RTO)
-                };
-                let from = st.tx.una;
-                let n = u32::from(st.tx.payload).min(st.tx.in_flight());
-                // The first copies keep their times: the acknowledgement
-                // that settles the probe decides whether they count.
-                let timed = core::mem::take(&mut st.tx.timed);
-                out = st.retransmit(from, from.wrapping_add(n));
-                st.tx.timed = timed;
-                st.tx.rto_probe = Some(from.wrapping_add(n));
-                st.tx.backoff = Some(rto);
-                st.tx.rto_at = Some(now + rto);
+                out = st.on_timeout(now);
             }
             let waiting = st.tx.in_flight() > 0 || st.tx.unsent() > 0;
             if !self.agent && waiting && st.last_heard.elapsed() > DEAD_AFTER {
@@ -1315,6 +1341,29 @@ mod tests {
         st.tx.buf.extend(std::iter::repeat_n(8u8, n));
         assert!(!st.transmit().is_empty());
         st.tx.nxt
+    }
+
+    #[test]
+    fn a_spurious_timeout_gives_frames_their_size_back() {
+        let mut st = sender(8192);
+        let frame = u32::from(START_PAYLOAD);
+        assert!(!st.on_timeout(Instant::now()).is_empty());
+        assert_eq!(st.tx.payload, START_PAYLOAD / 2);
+        // The acknowledgement covers more than the copy: the first copies
+        // were only slow.
+        st.on_ack(frame * 2, 1 << 20);
+        assert_eq!(st.tx.payload, START_PAYLOAD);
+    }
+
+    #[test]
+    fn a_timeout_that_only_the_copy_answers_keeps_frames_small() {
+        let mut st = sender(8192);
+        assert!(!st.on_timeout(Instant::now()).is_empty());
+        let copy_end = u32::from(START_PAYLOAD / 2);
+        // Only the copy arrived: the frames were lost, and stay halved.
+        st.on_ack(copy_end, 1 << 20);
+        assert_eq!(st.tx.payload, START_PAYLOAD / 2);
+        assert_eq!(st.tx.nxt, copy_end, "the sender went back");
     }
 
     #[test]
