@@ -44,10 +44,11 @@
 //! - Frames shrink when the line loses them: a timeout, or a range lost
 //!   again after it was sent again, halves the frame size down to
 //!   [`MIN_PAYLOAD`] (a timeout that proves spurious gives the size back,
-//!   as TCP's Eifel response does), and a run of frames acknowledged without a loss doubles
-//!   it again up to the negotiated size, as ZMODEM's block size does. A
-//!   session starts at [`START_PAYLOAD`], so that a first window of large
-//!   frames is never lost whole on a bad line.
+//!   as TCP's Eifel response does), and a run of frames acknowledged
+//!   without a loss doubles it again up to the negotiated size, as
+//!   ZMODEM's block size does. A session starts at [`START_PAYLOAD`], so
+//!   that a first window of large frames is never lost whole on a bad
+//!   line.
 //! - A receiver whose reader falls behind advertises a smaller window; the
 //!   sender stops, and probes a closed window now and then.
 //!
