@@ -749,11 +749,13 @@ impl State {
             self.tx.una,
             self.tx.in_flight()
         ));
-        // The frames may be too big for the line; once they are as small
-        // as they go, the line may be slower than measured: back off.
+        // Kept until an acknowledgement tells whether this timeout was
+        // spurious (`on_ack`).
         self.tx
             .payload_before_timeout
             .get_or_insert(self.tx.payload);
+        // The frames may be too big for the line; once they are as small
+        // as they go, the line may be slower than measured: back off.
         let rto = if self.tx.shrink() {
             rto
         } else {
