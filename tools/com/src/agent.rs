@@ -13,6 +13,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,12 @@ const DATA_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a finished program's output may stay open (held by a process it
 /// left behind) before the agent kills what is left of its process group.
 const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+/// How often the agent looks whether a running program has exited when no
+/// thread can watch for it (see [`exit_watch`]).
+const EXIT_POLL: Duration = Duration::from_millis(10);
+/// The longest wait for a message while a watched program runs: a backstop
+/// only, as the watcher ends the wait at the exit.
+const RUN_IDLE: Duration = Duration::from_secs(1);
 
 /// What a host may reach through the agent.
 #[derive(Clone, Debug, Default)]
@@ -220,7 +227,17 @@ impl Session<'_> {
 
     /// The next message of this session within `timeout`.
     fn recv(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>, Stop> {
-        match self.link.recv(timeout) {
+        self.recv_unless(timeout, &|| false)
+    }
+
+    /// [`Self::recv`], which returns `None` as soon as `stop` holds (see
+    /// [`Link::recv_unless`]).
+    fn recv_unless(
+        &mut self,
+        timeout: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Vec<u8>>, Stop> {
+        match self.link.recv_unless(timeout, stop) {
             Ok(Some((s, m))) if s == self.session => Ok(Some(m)),
             Ok(Some(other)) => {
                 self.pending = Some(other);
@@ -483,6 +500,7 @@ impl Session<'_> {
                     .map(|o| Box::new(o) as Box<dyn Read + Send>),
             ),
         ];
+        let exited = AtomicBool::new(false);
         std::thread::scope(|scope| {
             for (tag, out) in outputs {
                 let Some(mut out) = out else { continue };
@@ -499,16 +517,38 @@ impl Session<'_> {
                 });
             }
             drop(done_tx);
+            // A thread of its own waits for the exit and ends the wait for
+            // the host's messages below at once: a program like `true` is
+            // over long before a poll period.
+            let watched = match exit_watch(&child) {
+                Ok(watch) => {
+                    let (link, exited) = (self.link, &exited);
+                    scope.spawn(move || {
+                        watch();
+                        exited.store(true, Ordering::Release);
+                        link.notify();
+                    });
+                    true
+                }
+                Err(_) => false,
+            };
             let status = loop {
                 if let Ok(Some(st)) = child.try_wait() {
                     break Some(st);
                 }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
                     exit.timed_out = true;
                     kill_group(&mut child);
                     break child.wait().ok();
                 }
-                match self.recv(Duration::from_millis(10)) {
+                // Once the watcher has seen the exit (or if it cannot
+                // watch), only a poll is left: the exit is reaped just after.
+                let watching = watched && !exited.load(Ordering::Acquire);
+                let wait = if watching { RUN_IDLE } else { EXIT_POLL };
+                let wait = deadline.map_or(wait, |d| wait.min(d - now));
+                let stop = || watching && exited.load(Ordering::Acquire);
+                match self.recv_unless(wait, &stop) {
                     Ok(Some(m)) if msg::decode(&m).is_some_and(|(t, _)| t == Tag::Cancel) => {
                         exit.cancelled = true;
                         kill_group(&mut child);
@@ -551,6 +591,44 @@ impl Session<'_> {
         }
         Ok(None)
     }
+}
+
+/// What waits, in a thread of its own, until `child` has exited, without
+/// reaping it: its `Child` still does that, and can kill it meanwhile.
+#[cfg(unix)]
+fn exit_watch(child: &Child) -> io::Result<impl FnOnce() + Send + 'static> {
+    let pid = child.id();
+    Ok(move || loop {
+        // SAFETY: siginfo_t is plain data, for which all zeroes is valid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid() writes only to `info`. With WNOWAIT the child
+        // stays a zombie, so its pid is not reused before `Child` reaps it;
+        // had that happened already, waitid() fails with ECHILD.
+        let r = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            return;
+        }
+    })
+}
+
+/// What waits, in a thread of its own, until `child` has exited: on a
+/// handle of its own to the process, which `Child` does not close under it.
+#[cfg(windows)]
+fn exit_watch(child: &Child) -> io::Result<impl FnOnce() + Send + 'static> {
+    use std::os::windows::io::{AsHandle, AsRawHandle};
+    use windows_sys::Win32::System::Threading::{WaitForSingleObject, INFINITE};
+    let process = child.as_handle().try_clone_to_owned()?;
+    Ok(move || {
+        // SAFETY: `process` is an open process handle, owned by this
+        // closure until the wait has returned.
+        unsafe { WaitForSingleObject(process.as_raw_handle(), INFINITE) };
+    })
+}
+
+/// Elsewhere nothing watches: the agent looks every [`EXIT_POLL`].
+#[cfg(not(any(unix, windows)))]
+fn exit_watch(_: &Child) -> io::Result<fn()> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 /// Kills a program and everything in its process group.

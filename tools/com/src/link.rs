@@ -1254,11 +1254,25 @@ impl Link {
     /// The next message and the session it came in, or `None` after
     /// `timeout`.
     pub fn recv(&self, timeout: Duration) -> Result<Option<(u32, Vec<u8>)>, LinkError> {
+        self.recv_unless(timeout, &|| false)
+    }
+
+    /// [`Link::recv`], which also returns `None` as soon as `stop` holds:
+    /// a wait for a message or another event (a program's exit). `stop` is
+    /// looked at under the link's lock, so an event that makes it hold and
+    /// then calls [`Link::notify`] is never missed.
+    pub fn recv_unless(
+        &self,
+        timeout: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<(u32, Vec<u8>)>, LinkError> {
         let st = self.shared.lock();
         let (mut st, _) = self
             .shared
             .changed
-            .wait_timeout_while(st, timeout, |s| s.rx.inbox.is_empty() && s.dead.is_none())
+            .wait_timeout_while(st, timeout, |s| {
+                s.rx.inbox.is_empty() && s.dead.is_none() && !stop()
+            })
             .unwrap_or_else(|p| p.into_inner());
         if let Some(m) = st.rx.inbox.pop_front() {
             st.rx.inbox_bytes -= m.len();
@@ -1274,6 +1288,15 @@ impl Link {
             Some(e) => Err(e.clone()),
             None => Ok(None),
         }
+    }
+
+    /// Makes every [`Link::recv_unless`] in progress look at its `stop`
+    /// again.
+    pub fn notify(&self) {
+        // Taken so that a `recv_unless` that found `stop` false is already
+        // waiting, and gets the notification.
+        let _st = self.shared.lock();
+        self.shared.changed.notify_all();
     }
 
     /// The message size that fills one frame of the negotiated size: what

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use covmm_com::agent::{self, Policy};
 use covmm_com::client::{Client, Error};
 use covmm_com::link::{Link, Window};
-use covmm_com::msg::{Failure, Request};
+use covmm_com::msg::{Exit, Failure, Request};
 
 /// A fresh directory under the target dir.
 fn scratch(name: &str) -> PathBuf {
@@ -154,6 +154,18 @@ fn run(
     args: &[&str],
     timeout_ms: Option<u64>,
 ) -> (Vec<u8>, Vec<u8>, Result<i32, Error>) {
+    let (out, err, r) = run_until(c, program, args, timeout_ms, &|| false);
+    (out, err, r.map(|e| e.status()))
+}
+
+/// [`run`], which asks the agent to stop the program once `cancel` holds.
+fn run_until(
+    c: &Client,
+    program: &str,
+    args: &[&str],
+    timeout_ms: Option<u64>,
+    cancel: &dyn Fn() -> bool,
+) -> (Vec<u8>, Vec<u8>, Result<Exit, Error>) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let r = c.run(
         &Request::Run {
@@ -165,9 +177,9 @@ fn run(
         },
         &mut out,
         &mut err,
-        &|| false,
+        cancel,
     );
-    (out, err, r.map(|e| e.status()))
+    (out, err, r)
 }
 
 #[test]
@@ -323,6 +335,25 @@ fn programs_run_with_their_output_exit_code_and_timeout() {
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "the timeout took {:?}",
+        t.elapsed()
+    );
+    // A program the host cancels (Ctrl-C) is killed, and its exit still
+    // comes.
+    let t = Instant::now();
+    let (out, _, exit) = run_until(
+        &b.client(),
+        "sh",
+        &["-c", "echo started; sleep 100 & sleep 100"],
+        None,
+        &|| t.elapsed() > Duration::from_secs(2),
+    );
+    let exit = exit.unwrap();
+    assert!(exit.cancelled, "{exit:?}");
+    assert_eq!(out, b"started\n");
+    assert_eq!(exit.status(), 128 + 9);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "the cancel took {:?}",
         t.elapsed()
     );
     // A program that does not exist.
