@@ -128,14 +128,26 @@ impl Client {
     }
 
     /// Directory entries from cookie `pos` into `buf`; returns the bytes
-    /// used (0 at the end).
-    pub(crate) fn readdir(&self, fh: u64, pos: u64, buf: &mut [u8]) -> Result<usize> {
-        let mut req = self.req(0);
+    /// used (0 at the end). With `plus`, the node of the directory open as
+    /// `fh`, the host also looks each entry up (`READDIRPLUS`).
+    pub(crate) fn readdir(
+        &self,
+        fh: u64,
+        plus: Option<u64>,
+        pos: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        let mut req = self.req(plus.unwrap_or(0));
         req.fh = fh;
         req.offset = pos;
         let b = RpcBuf::data_out(buf);
         b.point_data(&mut req.data, &mut req.len);
-        let n = self.call(Op::Readdir, &mut req, &[b])?;
+        let op = if plus.is_some() {
+            Op::ReaddirPlus
+        } else {
+            Op::Readdir
+        };
+        let n = self.call(op, &mut req, &[b])?;
         Ok(n as usize)
     }
 

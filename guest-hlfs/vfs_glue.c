@@ -196,6 +196,21 @@ struct inode *hlfs_file_inode(const struct file *file)
 	return file_inode(file);
 }
 
+struct dentry *hlfs_file_dentry(const struct file *file)
+{
+	return file->f_path.dentry;
+}
+
+bool hlfs_d_in_lookup(const struct dentry *dentry)
+{
+	return d_in_lookup(dentry);
+}
+
+void hlfs_d_lookup_done(struct dentry *dentry)
+{
+	d_lookup_done(dentry);
+}
+
 bool hlfs_dir_emit(struct dir_context *ctx, const char *name, int len,
 		   u64 ino, unsigned int type)
 {

@@ -63,6 +63,9 @@ void hlfs_inode_unlock(struct inode *inode);
 struct inode *hlfs_d_inode(const struct dentry *dentry);
 const unsigned char *hlfs_d_name(const struct dentry *dentry, u32 *len);
 struct inode *hlfs_file_inode(const struct file *file);
+struct dentry *hlfs_file_dentry(const struct file *file);
+bool hlfs_d_in_lookup(const struct dentry *dentry);
+void hlfs_d_lookup_done(struct dentry *dentry);
 bool hlfs_dir_emit(struct dir_context *ctx, const char *name, int len,
 		   u64 ino, unsigned int type);
 void hlfs_set_link_done(struct delayed_call *done, char *link);

@@ -39,7 +39,7 @@ use kernel::{
         Arc, Mutex,
     },
 };
-use zerocopy::{FromBytes, FromZeros, IntoBytes};
+use zerocopy::{FromZeros, IntoBytes};
 
 use crate::abi::hlfs::{self as proto, HlfsAttr, HlfsIov, HlfsReq, HlfsTime, IdMap, Op};
 use crate::kvm::hlfs::{AsOwner, Creds, HostFile, HostIattr, HostPath, HostStat};
@@ -700,7 +700,8 @@ fn serve_mounted(call: &mut Call<'_, '_>, op: Op, mount: &Mount, as_: &AsOwner<'
             call.req.attr = mount.attr(&st);
             Ok(0)
         }
-        Op::Readdir => readdir(call, mount, as_),
+        Op::Readdir => readdir(call, mount, as_, false),
+        Op::ReaddirPlus => readdir(call, mount, as_, true),
         Op::Open => {
             let path = mount.node(req.node)?;
             let flags = host_flags(req.flags)?;
@@ -935,9 +936,17 @@ fn setattr_of(mount: &Mount, req: &HlfsReq) -> Result<HostIattr> {
 
 /// `READDIR`: host entries from the cookie on, as [`proto::Dirent`] records,
 /// each with the cookie that continues after it (as getdents64 does).
-fn readdir(call: &mut Call<'_, '_>, mount: &Mount, as_: &AsOwner<'_>) -> Result<i64> {
+/// With `plus`, `READDIRPLUS`: the entries are listed first, then looked
+/// up, because a lookup inside the listing would take the directory's lock
+/// again under `iterate_dir()`.
+fn readdir(call: &mut Call<'_, '_>, mount: &Mount, as_: &AsOwner<'_>, plus: bool) -> Result<i64> {
     let req = call.req;
     let f = mount.file(req.fh)?;
+    let dir = if plus {
+        Some(mount.node(req.node)?)
+    } else {
+        None
+    };
     let pos = i64::try_from(req.offset).map_err(|_| EINVAL)?;
     let mut buf = call.data_room(READDIR_MAX)?;
     let mut used = 0usize;
@@ -946,9 +955,14 @@ fn readdir(call: &mut Call<'_, '_>, mount: &Mount, as_: &AsOwner<'_>) -> Result<
     let mut each = |name: &[u8], offset: i64, ino: u64, dtype: u8| -> bool {
         // The previous entry continues where this one starts.
         if let Some(at) = last {
-            set_next(&mut buf[at..], offset as u64);
+            proto::set_next(&mut buf[at..], offset as u64);
         }
-        match proto::put_dirent(&mut buf, used, ino, 0, dtype, name) {
+        let head = proto::Dirent {
+            ino,
+            dtype,
+            ..proto::Dirent::default()
+        };
+        match proto::put_dirent(&mut buf, used, &head, plus, name) {
             Some(end) => {
                 last = Some(used);
                 used = end;
@@ -964,21 +978,61 @@ fn readdir(call: &mut Call<'_, '_>, mount: &Mount, as_: &AsOwner<'_>) -> Result<
     // The listing stopped at the cookie of the first entry not taken (or
     // its end): the last entry taken continues there.
     if let Some(at) = last {
-        set_next(&mut buf[at..], end as u64);
+        proto::set_next(&mut buf[at..], end as u64);
     }
     if used == 0 && full {
         return Err(EINVAL);
     }
-    call.ctx.copy_to_guest(req.data, &buf[..used])?;
+    let mut counted = KVec::new();
+    if let Some(dir) = dir {
+        look_up_entries(mount, as_, &dir, &mut buf[..used], &mut counted)?;
+    }
+    if let Err(e) = call.ctx.copy_to_guest(req.data, &buf[..used]) {
+        // The guest never saw the lookups counted for it.
+        for node in counted {
+            let _ = mount.forget(node, 1);
+        }
+        return Err(e);
+    }
     Ok(used as i64)
 }
 
-/// Sets the `next` cookie of the record at the start of `rec`.
-fn set_next(rec: &mut [u8], next: u64) {
-    if let Ok((mut head, _)) = proto::Dirent::read_from_prefix(rec) {
-        head.next = next;
-        rec[..size_of::<proto::Dirent>()].copy_from_slice(head.as_bytes());
+/// Fills in the [`proto::DirentPlus`] of each record in `recs` with a
+/// lookup of its name in `dir`, and lists in `counted` the nodes counted.
+/// An entry that cannot be looked up (`.`, `..`, one removed since, the
+/// node table full) keeps node 0, which the guest takes as "no lookup".
+fn look_up_entries(
+    mount: &Mount,
+    as_: &AsOwner<'_>,
+    dir: &HostPath,
+    recs: &mut [u8],
+    counted: &mut KVec<u64>,
+) -> Result {
+    let mut found = KVec::new();
+    for rec in proto::dirents(recs, true) {
+        // The records were written just above.
+        let rec = rec.map_err(|()| EIO)?;
+        if !proto::valid_name(rec.name) {
+            continue;
+        }
+        let Ok(path) = dir.lookup(as_, rec.name) else {
+            continue;
+        };
+        let Ok(st) = path.getattr(as_) else {
+            continue;
+        };
+        found.push((rec.at, mount.attr(&st), path), GFP_KERNEL)?;
     }
+    counted.reserve(found.len(), GFP_KERNEL)?;
+    for (at, attr, path) in found {
+        let Ok(node) = mount.add_node(path) else {
+            continue;
+        };
+        // Reserved above.
+        let _ = counted.push_within_capacity(node);
+        proto::set_plus(&mut recs[at..], &proto::DirentPlus { node, attr });
+    }
+    Ok(())
 }
 
 /// The `covmm.hlfs` server, to be registered once.

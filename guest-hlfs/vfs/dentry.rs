@@ -34,6 +34,18 @@ pub(super) unsafe extern "C" fn d_revalidate(
     // SAFETY: a live hlfs inode.
     let h = unsafe { hi(inode) };
     if attr_fresh(h) {
+        if h.from_plus.load(Relaxed) != 0 {
+            // A name READDIRPLUS linked is being used (`ls -l` stats what
+            // it lists): list the rest of the directory the same way. As
+            // FUSE, outside RCU walk, where `dir` is held.
+            if flags & LOOKUP_RCU != 0 {
+                return ECHILD.to_errno();
+            }
+            if h.from_plus.xchg(0, Relaxed) != 0 {
+                // SAFETY: `dir` is the live hlfs parent of `dentry`.
+                unsafe { hi(dir) }.advise_plus.store(1, Relaxed);
+            }
+        }
         return 1;
     }
     if flags & LOOKUP_RCU != 0 {

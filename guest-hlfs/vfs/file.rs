@@ -366,40 +366,76 @@ pub(super) unsafe extern "C" fn iterate_shared(
     let Some(of) = of else {
         return EBADF.to_errno();
     };
-    // SAFETY: a live inode.
-    let fs = unsafe { fs_of_inode(inode) };
+    // SAFETY: a live inode, and the dentry the file was opened by.
+    let (fs, h, parent) = unsafe { (fs_of_inode(inode), hi(inode), raw::hlfs_file_dentry(file)) };
     let mut buf = match KVVec::from_elem(0u8, 32 << 10, GFP_KERNEL) {
         Ok(b) => b,
         Err(_) => return ENOMEM.to_errno(),
     };
+    // As FUSE's readdirplus "auto": the first listing call of a directory,
+    // or one after names in it were looked up (by a stat of each entry, as
+    // `ls -l` makes), also looks the entries up. Entries are not trusted
+    // at all with `attr_timeout=0`, so there is nothing to gain then.
+    // SAFETY: `ctx` is the caller's.
+    let first = unsafe { (*ctx).pos } == 0;
+    let advised = h.advise_plus.xchg(0, Relaxed) != 0;
+    let mut plus = (first || advised) && fs.opts.attr_timeout > 0 && fs.plus.load(Relaxed) != 0;
+    let dnode = h.node.load(Relaxed);
     loop {
         // The position is the host's cookie, so telldir/seekdir hold.
         // SAFETY: `ctx` is the caller's.
         let pos = unsafe { (*ctx).pos };
-        let n = match fs.client.readdir(of.fh, pos as u64, &mut buf) {
+        let since = attr_version(fs);
+        let listed = fs
+            .client
+            .readdir(of.fh, plus.then_some(dnode), pos as u64, &mut buf);
+        let n = match listed {
             Ok(0) => return 0,
             Ok(n) => n,
+            Err(e) if plus && e == ENOSYS => {
+                // A host without READDIRPLUS.
+                fs.plus.store(0, Relaxed);
+                plus = false;
+                continue;
+            }
             Err(e) => return e.to_errno(),
         };
-        for rec in proto::dirents(&buf[..n]) {
-            let Ok((head, name)) = rec else {
+        let mut full = false;
+        for rec in proto::dirents(&buf[..n], plus) {
+            let Ok(rec) = rec else {
                 return EIO.to_errno();
             };
+            if rec.plus.node != 0 {
+                // Every entry the host counted is linked (or given back),
+                // also past those the caller has room for.
+                let entry = Entry {
+                    node: rec.plus.node,
+                    attr: rec.plus.attr,
+                };
+                // SAFETY: `parent` is the directory's dentry, locked
+                // shared by our caller.
+                unsafe { link_entry(parent, inode, rec.name, &entry, since) };
+            }
+            if full {
+                continue;
+            }
             // SAFETY: `ctx` is the caller's; the name is valid.
-            let more = unsafe {
+            full = !unsafe {
                 raw::hlfs_dir_emit(
                     ctx,
-                    name.as_ptr().cast(),
-                    name.len() as c_int,
-                    head.ino,
-                    c_uint::from(head.dtype),
+                    rec.name.as_ptr().cast(),
+                    rec.name.len() as c_int,
+                    rec.head.ino,
+                    c_uint::from(rec.head.dtype),
                 )
             };
-            if !more {
-                return 0;
+            if !full {
+                // SAFETY: as above.
+                unsafe { (*ctx).pos = rec.head.next as i64 };
             }
-            // SAFETY: as above.
-            unsafe { (*ctx).pos = head.next as i64 };
+        }
+        if full {
+            return 0;
         }
     }
 }

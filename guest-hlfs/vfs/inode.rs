@@ -25,6 +25,14 @@ pub(crate) struct HlfsInode {
     pub(super) modified: Atomic<u64>,
     /// Open writable host handles, for writeback (0: free).
     pub(super) writers: [Atomic<u64>; WRITERS],
+    /// 1 when a name in this directory was looked up since its last
+    /// listing call: the next one asks for `READDIRPLUS` (as FUSE's
+    /// `FUSE_I_ADVISE_RDPLUS`).
+    pub(super) advise_plus: Atomic<u32>,
+    /// 1 when `READDIRPLUS` linked this inode and nothing has used it since
+    /// (as FUSE's `FUSE_I_INIT_RDPLUS`): its first revalidation advises the
+    /// parent to keep listing with `READDIRPLUS`.
+    pub(super) from_plus: Atomic<u32>,
     pub(super) _pin: PhantomPinned,
 }
 
@@ -51,6 +59,8 @@ pub(super) unsafe extern "C" fn alloc_inode(
         attr_until: Atomic::new(0),
         modified: Atomic::new(0),
         writers: core::array::from_fn(|_| Atomic::new(0)),
+        advise_plus: Atomic::new(0),
+        from_plus: Atomic::new(0),
         _pin: PhantomPinned,
     };
     match KBox::new(init, GFP_KERNEL) {

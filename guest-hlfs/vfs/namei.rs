@@ -30,6 +30,8 @@ pub(super) unsafe extern "C" fn lookup(
     // SAFETY: per the function's contract.
     let (fs, node, name) = unsafe { (fs_of_inode(dir), hi(dir).node.load(Relaxed), dname(dentry)) };
     let since = attr_version(fs);
+    // SAFETY: as above.
+    unsafe { hi(dir) }.advise_plus.store(1, Relaxed);
     let inode = match fs.client.lookup(node, name) {
         // SAFETY: the superblock is live.
         Ok(e) => match unsafe { iget((*dir).i_sb, &e, since) } {
@@ -41,6 +43,100 @@ pub(super) unsafe extern "C" fn lookup(
     };
     // SAFETY: `inode` is null or referenced; d_splice_alias takes it.
     unsafe { bindings::d_splice_alias(inode, dentry) }
+}
+
+/// Most times [`link_entry`] drops a cached name that means another node
+/// and tries again, should the name keep changing under it.
+const LINK_TRIES: usize = 3;
+
+/// Puts an entry that `READDIRPLUS` looked up into the dcache, as
+/// [`lookup`] would have, so that stat-ing it takes no call of its own; if
+/// it cannot, gives the host its lookup back. As FUSE's
+/// `fuse_direntplus_link()`.
+///
+/// # Safety
+///
+/// `parent` is the dentry of the hlfs directory `dir`, which is locked
+/// (shared, as `->iterate_shared` holds it).
+pub(super) unsafe fn link_entry(
+    parent: *mut bindings::dentry,
+    dir: *mut bindings::inode,
+    name: &[u8],
+    entry: &Entry,
+    since: u64,
+) {
+    // SAFETY: per the function's contract.
+    let fs = unsafe { fs_of_inode(dir) };
+    if !proto::valid_name(name) {
+        let _ = fs.client.forget(entry.node, 1);
+        return;
+    }
+    // The name is at most NAME_MAX bytes.
+    let len = name.len() as c_uint;
+    // SAFETY: `name` is valid for `len` bytes; hlfs has no `d_hash`, so the
+    // hash is the VFS's own, salted with the parent.
+    let hash = unsafe { bindings::full_name_hash(parent.cast(), name.as_ptr().cast(), len) };
+    let q = bindings::qstr {
+        __bindgen_anon_1: bindings::qstr__bindgen_ty_1 {
+            __bindgen_anon_1: bindings::qstr__bindgen_ty_1__bindgen_ty_1 { hash, len },
+        },
+        name: name.as_ptr(),
+    };
+    // SAFETY: `parent` is live; `q` is a hashed name.
+    let mut dentry = unsafe { bindings::d_lookup(parent, &q) };
+    for _ in 0..LINK_TRIES {
+        if dentry.is_null() {
+            // SAFETY: as above, with the directory locked shared.
+            match from_err_ptr(unsafe { bindings::d_alloc_parallel(parent, &q) }) {
+                Ok(d) => dentry = d,
+                Err(_) => break,
+            }
+        }
+        // SAFETY: `dentry` is referenced.
+        if unsafe { raw::hlfs_d_in_lookup(dentry) } {
+            // The name's lookup is ours to finish, with what the host gave.
+            // SAFETY: the superblock is live; `dentry` is ours and in lookup.
+            unsafe {
+                // `iget()` gives the lookup back itself if it fails.
+                let alias = match iget((*dir).i_sb, entry, since) {
+                    Ok(inode) => {
+                        hi(inode).from_plus.store(1, Relaxed);
+                        bindings::d_splice_alias(inode, dentry)
+                    }
+                    Err(_) => ptr::null_mut(),
+                };
+                raw::hlfs_d_lookup_done(dentry);
+                if from_err_ptr(alias).is_ok_and(|a| !a.is_null()) {
+                    bindings::dput(alias);
+                }
+                bindings::dput(dentry);
+            }
+            return;
+        }
+        // SAFETY: `dentry` is referenced.
+        let inode = unsafe { raw::hlfs_d_inode(dentry) };
+        // SAFETY: a positive dentry of hlfs holds an hlfs inode.
+        if !inode.is_null() && unsafe { hi(inode) }.node.load(Relaxed) == entry.node {
+            // Cached already: the host counted one more lookup of it.
+            // SAFETY: as above; then the reference is dropped.
+            unsafe {
+                hi(inode).nlookup.fetch_add(1, Relaxed);
+                hi(inode).from_plus.store(1, Relaxed);
+                apply_attr(inode, &entry.attr, since);
+                bindings::dput(dentry);
+            }
+            return;
+        }
+        // The cached name means another node now, or none (a negative
+        // entry): drop it, as a failed `d_revalidate` would.
+        // SAFETY: `dentry` is referenced; the reference is dropped.
+        unsafe {
+            bindings::d_invalidate(dentry);
+            bindings::dput(dentry);
+        }
+        dentry = ptr::null_mut();
+    }
+    let _ = fs.client.forget(entry.node, 1);
 }
 
 /// Instantiates `dentry` with what the host made.

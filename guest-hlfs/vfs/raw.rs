@@ -36,6 +36,9 @@ extern "C" {
     pub(super) fn hlfs_d_inode(dentry: *const bindings::dentry) -> *mut bindings::inode;
     pub(super) fn hlfs_d_name(dentry: *const bindings::dentry, len: *mut u32) -> *const u8;
     pub(super) fn hlfs_file_inode(file: *const bindings::file) -> *mut bindings::inode;
+    pub(super) fn hlfs_file_dentry(file: *const bindings::file) -> *mut bindings::dentry;
+    pub(super) fn hlfs_d_in_lookup(dentry: *const bindings::dentry) -> bool;
+    pub(super) fn hlfs_d_lookup_done(dentry: *mut bindings::dentry);
     pub(super) fn hlfs_dir_emit(
         ctx: *mut bindings::dir_context,
         name: *const c_char,

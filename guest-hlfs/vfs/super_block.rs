@@ -104,6 +104,8 @@ pub(crate) struct Fs {
     pub(super) opts: Options,
     /// Counts local changes to files' sizes and data (see [`stamp`]).
     pub(super) attr_version: Atomic<u64>,
+    /// 1 while the host takes `READDIRPLUS`.
+    pub(super) plus: Atomic<u32>,
 }
 
 /// The superblock's `Fs`.
@@ -175,6 +177,7 @@ pub(super) unsafe extern "C" fn hlfs_rs_fill_super(
             client,
             opts: *opts,
             attr_version: Atomic::new(0),
+            plus: Atomic::new(1),
         },
         GFP_KERNEL,
     ) {

@@ -107,6 +107,14 @@ pub enum Op {
     Listxattr = 26,
     /// `node`, `name`.
     Removexattr = 27,
+    /// As `READDIR`, with `node` the directory `fh` is open on, but each
+    /// record carries a [`DirentPlus`]: the entry looked up in `node`, as
+    /// `LOOKUP` would reply (its node counted once), or node
+    /// 0 where the host did not look it up (`.`, `..`, an entry gone
+    /// meanwhile). Listing and stat-ing a directory then takes one call
+    /// per buffer instead of one more per entry, as FUSE's and NFS's
+    /// READDIRPLUS do.
+    ReaddirPlus = 28,
 }
 
 impl Op {
@@ -140,6 +148,7 @@ impl Op {
             25 => Self::Setxattr,
             26 => Self::Listxattr,
             27 => Self::Removexattr,
+            28 => Self::ReaddirPlus,
             _ => return None,
         })
     }
@@ -322,8 +331,9 @@ pub struct HlfsStatfs {
     pub pad: u32,
 }
 
-/// Header of one directory entry in `READDIR`'s buffer; the name follows,
-/// and the next record starts at the next multiple of 8.
+/// Header of one directory entry in `READDIR`'s buffer; the name follows
+/// (after a [`DirentPlus`] in `READDIRPLUS`'s), and the next record starts
+/// at the next multiple of 8.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
 )]
@@ -341,46 +351,99 @@ pub struct Dirent {
     pub pad: [u8; 5],
 }
 
-const DIRENT: usize = core::mem::size_of::<Dirent>();
-
-/// Bytes a record for a `name_len`-byte name takes.
-pub const fn dirent_size(name_len: usize) -> usize {
-    (DIRENT + name_len).div_ceil(8) * 8
+/// What a `READDIRPLUS` record carries between its [`Dirent`] and its name.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct DirentPlus {
+    /// The entry's node handle, counted once as by `LOOKUP`; 0 for none.
+    pub node: u64,
+    /// The node's attributes (meaningless with node 0).
+    pub attr: HlfsAttr,
 }
 
-/// Appends a record to `buf` at `at`; returns the offset after it, or
+const DIRENT: usize = core::mem::size_of::<Dirent>();
+const PLUS: usize = core::mem::size_of::<DirentPlus>();
+
+/// Bytes before a record's name: its header, and in `READDIRPLUS` its
+/// [`DirentPlus`].
+const fn name_at(plus: bool) -> usize {
+    if plus {
+        DIRENT + PLUS
+    } else {
+        DIRENT
+    }
+}
+
+/// Bytes a record for a `name_len`-byte name takes (`plus`: in
+/// `READDIRPLUS`'s buffer).
+pub const fn dirent_size(name_len: usize, plus: bool) -> usize {
+    (name_at(plus) + name_len).div_ceil(8) * 8
+}
+
+/// Appends a record to `buf` at `at`, with node 0 in its [`DirentPlus`]
+/// if `plus` ([`set_plus`] fills that in); returns the offset after it, or
 /// `None` if it does not fit or the name is not a valid entry name.
 pub fn put_dirent(
     buf: &mut [u8],
     at: usize,
-    ino: u64,
-    next: u64,
-    dtype: u8,
+    head: &Dirent,
+    plus: bool,
     name: &[u8],
 ) -> Option<usize> {
     use zerocopy::IntoBytes as _;
     if name.is_empty() || name.len() > NAME_MAX {
         return None;
     }
-    let end = at.checked_add(dirent_size(name.len()))?;
+    let end = at.checked_add(dirent_size(name.len(), plus))?;
     let rec = buf.get_mut(at..end)?;
     let head = Dirent {
-        ino,
-        next,
         name_len: name.len() as u16,
-        dtype,
         pad: [0; 5],
+        ..*head
     };
+    let name_at = name_at(plus);
     rec[..DIRENT].copy_from_slice(head.as_bytes());
-    rec[DIRENT..DIRENT + name.len()].copy_from_slice(name);
-    rec[DIRENT + name.len()..].fill(0);
+    rec[DIRENT..name_at].fill(0);
+    rec[name_at..name_at + name.len()].copy_from_slice(name);
+    rec[name_at + name.len()..].fill(0);
     Some(end)
 }
 
-/// The records of a `READDIR` buffer: `Err(())` for a malformed one, after
-/// which the iteration ends.
-pub fn dirents(buf: &[u8]) -> Dirents<'_> {
-    Dirents { buf, at: 0 }
+/// Sets the `next` cookie of the record at the start of `rec`.
+pub fn set_next(rec: &mut [u8], next: u64) {
+    use zerocopy::{FromBytes as _, IntoBytes as _};
+    if let Ok((mut head, _)) = Dirent::read_from_prefix(rec) {
+        head.next = next;
+        rec[..DIRENT].copy_from_slice(head.as_bytes());
+    }
+}
+
+/// Sets the [`DirentPlus`] of the `READDIRPLUS` record at the start of
+/// `rec`.
+pub fn set_plus(rec: &mut [u8], plus: &DirentPlus) {
+    use zerocopy::IntoBytes as _;
+    if let Some(at) = rec.get_mut(DIRENT..DIRENT + PLUS) {
+        at.copy_from_slice(plus.as_bytes());
+    }
+}
+
+/// One record of a `READDIR` or `READDIRPLUS` buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirentRec<'a> {
+    pub head: Dirent,
+    /// `READDIRPLUS`'s lookup of the entry; node 0 in `READDIR`'s.
+    pub plus: DirentPlus,
+    pub name: &'a [u8],
+    /// Where the record starts in the buffer.
+    pub at: usize,
+}
+
+/// The records of a `READDIR` (or, with `plus`, `READDIRPLUS`) buffer:
+/// `Err(())` for a malformed one, after which the iteration ends.
+pub fn dirents(buf: &[u8], plus: bool) -> Dirents<'_> {
+    Dirents { buf, at: 0, plus }
 }
 
 /// See [`dirents`].
@@ -388,10 +451,11 @@ pub fn dirents(buf: &[u8]) -> Dirents<'_> {
 pub struct Dirents<'a> {
     buf: &'a [u8],
     at: usize,
+    plus: bool,
 }
 
 impl<'a> Iterator for Dirents<'a> {
-    type Item = Result<(Dirent, &'a [u8]), ()>;
+    type Item = Result<DirentRec<'a>, ()>;
 
     fn next(&mut self) -> Option<Self::Item> {
         use zerocopy::FromBytes as _;
@@ -399,17 +463,28 @@ impl<'a> Iterator for Dirents<'a> {
             return None;
         }
         let rest = &self.buf[self.at..];
-        let parsed =
-            Dirent::read_from_prefix(rest).ok().and_then(|(head, _)| {
-                let len = usize::from(head.name_len);
-                let name = rest.get(DIRENT..DIRENT + len)?;
-                (len > 0 && len <= NAME_MAX && !name.contains(&b'/') && !name.contains(&0))
-                    .then_some((head, name, dirent_size(len)))
-            });
+        let name_at = name_at(self.plus);
+        let parsed = Dirent::read_from_prefix(rest).ok().and_then(|(head, _)| {
+            let len = usize::from(head.name_len);
+            let name = rest.get(name_at..name_at + len)?;
+            let plus = if self.plus {
+                DirentPlus::read_from_bytes(&rest[DIRENT..name_at]).ok()?
+            } else {
+                DirentPlus::default()
+            };
+            (len > 0 && len <= NAME_MAX && !name.contains(&b'/') && !name.contains(&0)).then_some(
+                DirentRec {
+                    head,
+                    plus,
+                    name,
+                    at: self.at,
+                },
+            )
+        });
         match parsed {
-            Some((head, name, size)) => {
-                self.at += size;
-                Some(Ok((head, name)))
+            Some(rec) => {
+                self.at += dirent_size(rec.name.len(), self.plus);
+                Some(Ok(rec))
             }
             None => {
                 self.at = self.buf.len();
@@ -627,37 +702,80 @@ mod tests {
 
     #[test]
     fn ops_round_trip() {
-        for raw in 1..=27 {
+        for raw in 1..=28 {
             assert_eq!(Op::from_raw(raw).map(|o| o as u32), Some(raw));
         }
         assert_eq!(Op::from_raw(0), None);
-        assert_eq!(Op::from_raw(28), None);
+        assert_eq!(Op::from_raw(29), None);
+    }
+
+    fn head(ino: u64, next: u64, dtype: u8) -> Dirent {
+        Dirent {
+            ino,
+            next,
+            dtype,
+            ..Dirent::default()
+        }
     }
 
     #[test]
     fn dirents_round_trip_and_refuse_garbage() {
         let mut buf = [0u8; 128];
-        let a = put_dirent(&mut buf, 0, 7, 1, 4, b"dir").unwrap();
+        let a = put_dirent(&mut buf, 0, &head(7, 1, 4), false, b"dir").unwrap();
         assert_eq!(a, 32);
-        let b = put_dirent(&mut buf, a, 8, 2, 8, b"file.txt").unwrap();
-        let mut it = dirents(&buf[..b]);
+        let b = put_dirent(&mut buf, a, &head(8, 2, 8), false, b"file.txt").unwrap();
+        let mut it = dirents(&buf[..b], false);
         assert_eq!(
-            it.next().map(|r| r.map(|(h, n)| (h.ino, n))),
-            Some(Ok((7, &b"dir"[..])))
+            it.next().map(|r| r.map(|r| (r.head.ino, r.name, r.at))),
+            Some(Ok((7, &b"dir"[..], 0)))
         );
-        let (head, name) = it.next().unwrap().unwrap();
+        let r = it.next().unwrap().unwrap();
         assert!(it.next().is_none());
         assert_eq!(
-            (head.ino, head.next, head.dtype, name),
-            (8, 2, 8, &b"file.txt"[..])
+            (r.head.ino, r.head.next, r.head.dtype, r.name, r.plus.node),
+            (8, 2, 8, &b"file.txt"[..], 0)
         );
-        assert!(put_dirent(&mut buf, 120, 1, 1, 1, b"toolong").is_none());
-        assert!(put_dirent(&mut buf, 0, 1, 1, 1, b"").is_none());
+        assert!(put_dirent(&mut buf, 120, &head(1, 1, 1), false, b"toolong").is_none());
+        assert!(put_dirent(&mut buf, 0, &head(1, 1, 1), false, b"").is_none());
         // A record claiming a longer name than the buffer holds.
-        assert_eq!(dirents(&buf[..b - 8]).nth(1), Some(Err(())));
+        assert_eq!(dirents(&buf[..b - 8], false).nth(1), Some(Err(())));
         let mut bad = buf;
         bad[DIRENT] = b'/';
-        assert_eq!(dirents(&bad[..a]).next(), Some(Err(())));
+        assert_eq!(dirents(&bad[..a], false).next(), Some(Err(())));
+    }
+
+    #[test]
+    fn plus_records_carry_the_lookup() {
+        let mut buf = [0xffu8; 512];
+        let a = put_dirent(&mut buf, 0, &head(7, 0, 4), true, b"dir").unwrap();
+        assert_eq!(a, dirent_size(3, true));
+        assert_eq!(a % 8, 0);
+        let b = put_dirent(&mut buf, a, &head(8, 0, 8), true, b"f").unwrap();
+        set_next(&mut buf[..], 5);
+        let plus = DirentPlus {
+            node: 42,
+            attr: HlfsAttr {
+                ino: 8,
+                size: 3,
+                ..HlfsAttr::default()
+            },
+        };
+        set_plus(&mut buf[a..], &plus);
+        let mut it = dirents(&buf[..b], true).map(Result::unwrap);
+        let recs = [it.next().unwrap(), it.next().unwrap()];
+        assert!(it.next().is_none());
+        assert_eq!(
+            (recs[0].name, recs[0].head.next, recs[0].plus.node),
+            (&b"dir"[..], 5, 0)
+        );
+        assert_eq!(
+            (recs[1].name, recs[1].at, recs[1].plus),
+            (&b"f"[..], a, plus)
+        );
+        // Read as plain records, the same bytes do not parse.
+        assert!(dirents(&buf[..b], false).any(|r| r.is_err()));
+        // A record cut inside its DirentPlus.
+        assert_eq!(dirents(&buf[..DIRENT + 8], true).next(), Some(Err(())));
     }
 
     #[test]

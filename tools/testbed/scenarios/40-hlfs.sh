@@ -65,6 +65,8 @@ check_match "... after msync" '^abXYefgh$' "$(cat "$X/mm")"
 check_match "df works" 'hlfs|share' "$(l2 guest df /mnt/h 2>&1)"
 check_match "directories of 1000 entries list whole" '^1000$' \
 	"$(mkdir -p "$X/many"; for i in $(seq 1 1000); do : >"$X/many/f$i"; done; l2 guest 'ls /mnt/h/many | wc -l')"
+check_eq "... and stat whole: ls -l, on what READDIRPLUS looked up" "1000 0" \
+	"$(l2 guest 'ls -ln /mnt/h/many | awk "/^-/ { n++; s += \$5 } END { print n, s }"')"
 
 # Coherence.
 l2 guest cat /mnt/h/hello.txt >/dev/null
@@ -74,6 +76,17 @@ check_match "a host change shows after the attribute timeout" '^changed-on-host$
 : >"$X/made-on-host"
 sleep 2
 check_match "a file made on the host appears" 'made-on-host' "$(l2 guest ls /mnt/h)"
+# A name the host points at another file: the listing (READDIRPLUS) finds
+# the cached entry's node stale, drops it and links the new one.
+echo old >"$X/swap"
+l2 guest stat /mnt/h/swap >/dev/null
+echo newer >"$X/swap.new"
+mv "$X/swap.new" "$X/swap"
+sleep 2
+check_eq "a name the host replaced lists as the new file" "$(stat -c '%i %s' "$X/swap")" \
+	"$(l2 guest 'ls -l /mnt/h >/dev/null && stat -c "%i %s" /mnt/h/swap')"
+check_match "... with its data" '^newer$' "$(l2 guest cat /mnt/h/swap)"
+rm "$X/swap"
 check "the long-timeout mount (attr_timeout=600)" l2 guest mount -t hlfs -o attr_timeout=600 share /mnt/s
 l2 guest 'cat /mnt/s/hello.txt >/dev/null; ls /mnt/s >/dev/null'
 echo v3 >"$X/hello.txt"

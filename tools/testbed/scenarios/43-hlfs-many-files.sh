@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # testbed: time limit 1500 s
-# A guest walks 200,000 files on hlfs (ls -lR: a lookup and an lstat each)
-# while L1 samples the VMM's open file descriptors every second: hlfs holds
-# host nodes by dentry reference, never by file descriptor, so the count
-# must not follow the walk (virtiofsd's one O_PATH descriptor per inode is
+# A guest walks 200,000 files on hlfs (ls -lR: an lstat each, of what
+# READDIRPLUS looked up as it listed them) while L1 samples the VMM's open
+# file descriptors every second: hlfs holds host nodes by dentry reference,
+# never by file descriptor, so the count must not follow the walk
+# (virtiofsd's one O_PATH descriptor per inode is
 # what runs it out of descriptors on large trees). On the debug kernel the
 # tree has 5,000 files: creating 200,000 in L1's tmpfs under KASAN and
 # lockdep alone ran past five minutes, too much for CI's 90.
