@@ -6,7 +6,8 @@
 //!
 //! The rows are those of the hlfs issue: sequential write and read of one
 //! large file, 4 KiB random reads of it, create / stat / unlink of many small
-//! files, and the extraction of a source tarball. Reads and stats start with
+//! files (and a listing with a stat of each, as `ls -l` makes), and the
+//! extraction of a source tarball. Reads and stats start with
 //! the guest's caches dropped, so they measure the file system and its host
 //! side, not the guest's page and dentry caches; the host's own page cache
 //! is warm for all three alike.
@@ -42,6 +43,8 @@ pub struct Figures {
     pub rand_read_iops: f64,
     pub create_per_s: f64,
     pub stat_per_s: f64,
+    /// Entries per second of a listing that stats each one (`ls -l`).
+    pub list_per_s: f64,
     pub unlink_per_s: f64,
     /// Guest slab memory per cached file (inode, dentry and what the file
     /// system keeps with them), from /proc/meminfo around the stat pass.
@@ -139,11 +142,29 @@ fn slab_bytes() -> io::Result<u64> {
 struct Metadata {
     create: f64,
     stat: f64,
+    list: f64,
     unlink: f64,
     slab_per_file: f64,
 }
 
-/// Create, stat (caches dropped) and unlink `count` files of 64 bytes.
+/// Lists `dir` and stats each entry, as `ls -l` does; returns the entries.
+fn list_with_stats(dir: &Path) -> io::Result<u64> {
+    let mut n = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if fs::symlink_metadata(entry.path())?.len() != 64 {
+            return Err(io::Error::other(format!(
+                "{} is not 64 bytes",
+                entry.path().display()
+            )));
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Create, stat (caches dropped), list with stats (caches dropped) and
+/// unlink `count` files of 64 bytes.
 fn metadata(dir: &Path, count: u64) -> io::Result<Metadata> {
     fs::create_dir(dir)?;
     let names: Vec<PathBuf> = (0..count).map(|i| dir.join(format!("f{i}"))).collect();
@@ -166,6 +187,15 @@ fn metadata(dir: &Path, count: u64) -> io::Result<Metadata> {
     }
     let stat = rate(count as f64, start);
     let slab_per_file = slab_bytes()?.saturating_sub(slab_before) as f64 / count.max(1) as f64;
+    drop_caches()?;
+    let start = Instant::now();
+    let listed = list_with_stats(dir)?;
+    let list = rate(listed as f64, start);
+    if listed != count {
+        return Err(io::Error::other(format!(
+            "listed {listed} files of {count}"
+        )));
+    }
     let start = Instant::now();
     for name in &names {
         fs::remove_file(name)?;
@@ -175,6 +205,7 @@ fn metadata(dir: &Path, count: u64) -> io::Result<Metadata> {
     Ok(Metadata {
         create,
         stat,
+        list,
         unlink,
         slab_per_file,
     })
@@ -221,6 +252,7 @@ pub fn run(w: &Workload) -> io::Result<Figures> {
         rand_read_iops,
         create_per_s: meta.create,
         stat_per_s: meta.stat,
+        list_per_s: meta.list,
         unlink_per_s: meta.unlink,
         slab_bytes_per_file: meta.slab_per_file,
         tar_s,
