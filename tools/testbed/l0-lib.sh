@@ -255,7 +255,9 @@ l1_stalled() {
 		echo "L1's user space wrote no heartbeat for $((now - t)) s"
 		return 0
 	fi
-	read -r name limit <"$run/current" 2>/dev/null || return 0
+	# Between scenarios there is no current one (the braces make the failed
+	# redirection itself quiet).
+	{ read -r name limit <"$run/current"; } 2>/dev/null || return 0
 	t=$(stat -c %Y "$run/current" 2>/dev/null) || return 0
 	if [ $((now - t)) -gt $((limit + 120)) ]; then
 		echo "scenario $name has run for $((now - t)) s, past its time limit of $limit s"

@@ -39,8 +39,32 @@ args="$args --hdd-bytes $SZ --fallocate-bytes $SZ --iomix-bytes $SZ --readahead-
 out=$(l2_long 840 guest "cd /mnt/w && /usr/bin/stress-ng --temp-path /mnt/w --timeout ${SECS}s --verify \
 	--metrics-brief $(echo $args) 2>&1; echo \"exit status \$?\"")
 echo "$out"
-check_match "stress-ng ran $(echo $STRESSORS | wc -w) stressors for $SECS s and exited 0" \
-	'exit status 0$' "$out"
+# Its warnings again, next to the checks, where a CI log's excerpt shows them.
+echo "$out" | grep -E ' (warn|fail): ' || true
+
+# stress-ng 0.15 exits 7, "metrics may be untrustworthy", when a stressor
+# ends with its bogo-op counter marked mid-update. flock, lockf and iomix fork
+# helpers that bump the counter through the parent's shared ready flag and
+# SIGKILL them at the end, so a helper killed between its two stores leaves
+# the flag down for good: stress-ng's race, not the file system's (seen once,
+# in iomix or one of the others, in a CI debug run of 2026-12-07). A failed
+# operation or verification exits 2 instead, so exit 7 passes only when each
+# stressor it names is one of those three.
+status=$(echo "$out" | sed -n 's/^exit status //p' | tail -n 1)
+untrusted=$(echo "$out" |
+	sed -nE 's/.* ([a-z0-9-]+): (WARNING|NOTE): bogo-ops counter in non-ready state.*/\1/p' |
+	sort -u | tr '\n' ' ')
+if [ "$status" = 7 ] && [ -n "$untrusted" ] &&
+	[ -z "$(echo $untrusted | tr ' ' '\n' | grep -vxE 'flock|lockf|iomix')" ]; then
+	echo "NOTE: exit 7 for the bogo-op counter race of stress-ng's forking stressors: $untrusted"
+	status=0
+fi
+desc="stress-ng ran $(echo $STRESSORS | wc -w) stressors for $SECS s and exited 0"
+if [ "$status" = 0 ]; then
+	pass "$desc"
+else
+	fail "$desc (exit status ${status:-missing}, untrustworthy counters: ${untrusted:-none})"
+fi
 check_match "... and reported a successful run" 'info: .* successful run completed' "$out"
 check_eq "... with no stressor failing" "" "$(echo "$out" | grep -E ' fail: |unsuccessful run')"
 check_eq "... and the export is empty again" "" "$(find "$X" -mindepth 1 | head -n 5)"
