@@ -35,7 +35,7 @@ use kernel::{
         Arc, CondVarTimeoutResult, Mutex, SpinLock,
     },
     time::msecs_to_jiffies,
-    workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
+    workqueue::{impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
 use crate::abi::iomon::{
@@ -643,7 +643,7 @@ impl IoMonitors {
         if self.active.len() == 0 && ctl.probes.is_some() && !ctl.closed {
             // Already pending: that run removes the probes, or finds a
             // session open and leaves them.
-            let _ = workqueue::system()
+            let _ = kvm::system_dfl()
                 .enqueue_delayed(self.reaper.clone(), msecs_to_jiffies(PROBES_LINGER_MS));
         }
     }

@@ -772,6 +772,17 @@ impl Drop for Workqueue {
     }
 }
 
+/// The kernel's default workqueue (`system_dfl_wq`), for short work that
+/// needs no particular CPU.
+///
+/// 7.3 deprecates `system_wq`, which `workqueue::system()` still returns,
+/// and warns once in the kernel log when work is queued on it.
+pub(crate) fn system_dfl() -> &'static Queue {
+    // SAFETY: `system_dfl_wq` is allocated at boot, before any module can
+    // load, and never freed.
+    unsafe { Queue::from_raw(bindings::system_dfl_wq) }
+}
+
 /// The [`Host`] the C callbacks dispatch to.
 ///
 /// # Invariants
