@@ -6,9 +6,12 @@
 # a source tree unpacked in the guest and compared, file by file, with the
 # host's own copy; a git repository committed and checked on both sides; a
 # sqlite3 database after 10,000 transactions. (The 200,000-file walk is
-# 43-hlfs-many-files.) On the debug kernel fio writes 4 MiB per job and
-# sqlite3 makes 500 transactions: in CI's debug run the four 16 MiB jobs
-# alone took 8.5 minutes, and 2,000 transactions 320 s.
+# 43-hlfs-many-files.) On the debug kernel, which is there for its splat
+# scan over the same paths, fio writes 1 MiB per job and sqlite3 makes 100
+# transactions: in CI's debug run the four 16 MiB jobs alone took 8.5
+# minutes, and 2,000 transactions 320 s; at 4 MiB and 500 this scenario
+# took 578 s in CI's debug run of 2026-12-07's code (475 s in a local run,
+# where the mapped-write job took 99 s and the transactions 94 s).
 
 X=/tmp/hlfs-work
 SRC=/tmp/hlfs-src
@@ -17,8 +20,8 @@ mkdir -p "$X" "$SRC"
 
 hlfs_shared_mount work "$X"
 drop_guest_caches() { l2 guest 'sync && echo 3 >/proc/sys/vm/drop_caches'; }
-MIB=$(by_flavor 16 4)
-ROWS=$(by_flavor 10000 500)
+MIB=$(by_flavor 16 1)
+ROWS=$(by_flavor 10000 100)
 
 # fio writes and verifies in one job; the same job with --verify_only then
 # reads every block again from the host, the guest's page cache dropped.
